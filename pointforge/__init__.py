@@ -1,0 +1,42 @@
+"""pointforge: train, evaluate and deploy "everything as points" vision models.
+
+Public API::
+
+    import pointforge
+    pred = pointforge.load_predictor()      # shipped default weights
+    out = pred(image)                       # (H, W) uint8 grey or (H, W, 3) uint8 BGR
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__version__ = "0.1.0"
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "magicpoint_shapes.pth"
+
+
+def load_predictor(weights: str | Path | None = None, device: str = "auto", **options: Any):
+    """A ready keypoint predictor.
+
+    ``weights=None`` loads the default weights shipped inside the package (see
+    ``pointforge/weights/*.json`` for how they were made). A pointforge checkpoint and a
+    MagicLeap-v1 state dict both work. ``options``: ``max_keypoints``, ``detection_threshold``,
+    ``nms_radius``, ``border``.
+    """
+    from pointforge.tasks.keypoints.predictor import (
+        KeypointPredictor,
+        build_model_for_state_dict,
+        load_state_dict_from_file,
+    )
+
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    if weights is None and not path.is_file():
+        raise FileNotFoundError(f"default weights missing from the package: {path}")
+    model = build_model_for_state_dict(load_state_dict_from_file(path))
+    return KeypointPredictor(model, device=device, **options)
+
+
+__all__ = ["__version__", "load_predictor"]

@@ -1,0 +1,133 @@
+"""Load a config: schema defaults ← YAML (with ``_base_``) ← ``KEY=VALUE`` overrides.
+
+The result is validated and frozen before any work starts (see :mod:`.validate`), and
+"None means inherit" defaults are resolved once here, not scattered through the code.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pointforge.config.schema import Config
+from pointforge.config.validate import ConfigError, from_dict, to_dict
+
+MAX_BASE_DEPTH = 16
+
+
+def load_yaml(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+    """Read a YAML config, merging its ``_base_`` file(s) (paths relative to the file) first."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if _depth > MAX_BASE_DEPTH:
+        raise ConfigError(f"_base_ chain deeper than {MAX_BASE_DEPTH} at {path} (a cycle?)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse YAML config {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    bases = data.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    merged: dict[str, Any] = {}
+    for base in bases:
+        merged = merge(merged, load_yaml(path.parent / base, _depth + 1))
+    return merge(merged, data)
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; ``update`` wins. Mappings merge, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings; values are parsed as YAML (``lr=1e-4``, ``steps=[1,2]``).
+
+    Unknown keys are caught later by the validator, which names the closest valid key.
+    """
+    out = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' must look like KEY=VALUE (e.g. solver.lr=1e-4)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def resolve(cfg: Config, config_path: str | Path | None = None) -> Config:
+    """Fill "None means inherit" defaults, once, so the frozen config is explicit."""
+    data = cfg.data
+    if data.num_workers is None:
+        data = dataclasses.replace(data, num_workers=os.cpu_count() or 1)
+    ev = cfg.eval
+    if ev.batch_size is None:
+        ev = dataclasses.replace(ev, batch_size=data.batch_size)
+    out_dir = cfg.output_dir
+    if out_dir is None:
+        stem = Path(config_path).stem if config_path else "default"
+        out_dir = str(Path("runs") / stem)
+    cfg = dataclasses.replace(cfg, data=data, eval=ev, output_dir=out_dir)
+    check_values(cfg)
+    return cfg
+
+
+def check_values(cfg: Config) -> None:
+    """Value checks the type system cannot express; each error names its key."""
+
+    def need(cond: bool, key: str, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"config key '{key}' {msg}")
+
+    need(len(cfg.data.image_size) == 2, "data.image_size", "must be [height, width]")
+    need(
+        all(s > 0 and s % 8 == 0 for s in cfg.data.image_size),
+        "data.image_size",
+        f"sides must be positive multiples of 8, got {list(cfg.data.image_size)}",
+    )
+    need(cfg.data.batch_size > 0, "data.batch_size", "must be > 0")
+    need((cfg.data.num_workers or 0) >= 0, "data.num_workers", "must be >= 0")
+    need(cfg.solver.lr > 0, "solver.lr", "must be > 0")
+    need(cfg.solver.max_iter > 0, "solver.max_iter", "must be > 0")
+    need(cfg.train.checkpoint_period > 0, "train.checkpoint_period", "must be > 0")
+    need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
+    need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
+    need(cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), "device",
+         f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """The one entry point: defaults ← YAML ← overrides → validated, resolved, frozen."""
+    data = load_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides or [])
+    return resolve(from_dict(Config, data), path)
+
+
+def dump_config(cfg: Config) -> str:
+    """YAML text of a resolved config (what gets written to ``output_dir/config.yaml``)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,123 @@
+"""Typed configuration schema: every key a run accepts, with its type and default.
+
+Why dataclasses: the schema *is* the documentation of the config, the validator reads the type
+hints to reject typos and type mismatches before any work starts, and the resolved config is
+frozen so nothing mutates it during a run.
+
+Component sections that belong to one module (photometric and homographic augmentation) are
+defined next to the code that uses them and imported here, so their defaults live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pointforge.data.transforms.photometric import PhotometricConfig
+from pointforge.geometry.homography import HomographyConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network to build (a name in the model registry) and how to initialise it."""
+
+    name: str = "magicpoint"
+    batchnorm: bool = False
+    # Optional initial weights: one of our checkpoints or a MagicLeap-v1 state dict.
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data. ``num_workers: null`` means one worker per CPU core."""
+
+    name: str = "synthetic_shapes"
+    image_size: tuple[int, ...] = (120, 160)
+    batch_size: int = 64
+    num_workers: int | None = None
+    # Subset of Synthetic Shapes primitives; null = all nine (DESIGN.md §3).
+    primitives: tuple[str, ...] | None = None
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+    # null = pin when training on CUDA.
+    pin_memory: bool | None = None
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Optimiser and learning-rate schedule. Iteration based, like detectron2."""
+
+    optimizer: str = field(default="adam", metadata={"choices": ("adam", "adamw", "sgd")})
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    betas: tuple[float, ...] = (0.9, 0.999)
+    max_iter: int = 50_000
+    lr_schedule: str = field(
+        default="constant", metadata={"choices": ("constant", "multistep", "cosine")}
+    )
+    # Iterations at which multistep multiplies the LR by ``gamma``.
+    steps: tuple[int, ...] = ()
+    gamma: float = 0.1
+    warmup_iters: int = 0
+    warmup_factor: float = 0.001
+    # Clip the global gradient norm to this value; null = no clipping.
+    clip_grad_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Loop bookkeeping: how often to checkpoint, log and evaluate."""
+
+    checkpoint_period: int = 1000
+    # Periodic ``iter_*.pth`` files to keep (``last.pth`` and ``final.pth`` are always kept).
+    keep_last: int = 3
+    log_period: int = 20
+    # 0 disables periodic evaluation; the final evaluation always runs.
+    eval_period: int = 5000
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Keypoint extraction defaults (MagicLeap demo: NMS 4, border 4, threshold 0.015)."""
+
+    nms_radius: int = 4
+    border: int = 4
+    detection_threshold: float = 0.015
+    max_keypoints: int | None = 1000
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Detector evaluation on the Synthetic Shapes test split (DESIGN.md §4)."""
+
+    num_images: int = 1000
+    # null = data.batch_size.
+    batch_size: int | None = None
+    distance: float = 4.0
+    # Low threshold so that the PR curve reaches high recall; AP ranks by score anyway.
+    detection_threshold: float = 0.001
+    nms_radius: int = 4
+    border: int = 4
+    max_keypoints: int | None = 300
+    noisy: bool = True
+    baselines: tuple[str, ...] = ("fast", "harris", "shi")
+    # Number of example test images drawn into eval/detections.png.
+    num_visualize: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run. ``output_dir: null`` means ``runs/<config file stem>``."""
+
+    task: str = "magicpoint"
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    output_dir: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,138 @@
+"""DataLoader construction: infinite sampler, per-sample seeding and a collate for ragged fields.
+
+Why seed per sample: transforms that draw from the global NumPy / ``random`` / torch state
+inside ``__getitem__`` would otherwise give every worker the same augmentation stream, and
+would make a resumed run differ from an uninterrupted one (which worker gets which sample, and
+that worker's RNG history, are not part of any checkpoint). We reseed those global RNGs from
+``(seed, global sample position)`` before each sample, so a sample is a pure function of its
+position in the stream: no two workers or epochs repeat an augmentation, and resume is exact
+with any number of workers. ``worker_init_fn`` additionally seeds each worker from torch's
+per-worker seed for code that runs outside ``__getitem__``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+from pointforge.data.samplers import InfiniteSampler, PositionedSampler
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed NumPy and ``random`` in a DataLoader worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def sample_seed(seed: int, position: int) -> int:
+    """A 32-bit seed for the sample at ``position`` of the stream of run seed ``seed``."""
+    return int(np.random.SeedSequence([seed, position]).generate_state(1)[0])
+
+
+class SeededSamples(Dataset):
+    """Wraps a dataset so that item ``(position, index)`` is ``dataset[index]`` computed with
+    the global RNGs seeded from ``(seed, position)``.
+
+    In the main process (``num_workers=0``) the previous RNG states are restored afterwards so
+    that the training step's own randomness is not disturbed.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        position, index = key
+        s = sample_seed(self.seed, position)
+        in_main = get_worker_info() is None
+        if in_main:
+            saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+        random.seed(s)
+        np.random.seed(s)
+        torch.manual_seed(s)
+        try:
+            return self.dataset[index]
+        finally:
+            if in_main:
+                random.setstate(saved[0])
+                np.random.set_state(saved[1])
+                torch.set_rng_state(saved[2])
+
+
+def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack equal-shaped tensors; keep ragged tensors (e.g. ``points`` ``(K_i, 2)``) as lists."""
+    out: dict[str, Any] = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        first = values[0]
+        if isinstance(first, torch.Tensor):
+            if all(v.shape == first.shape for v in values) and key != "points":
+                out[key] = torch.stack(values)
+            else:
+                out[key] = values
+        elif isinstance(first, int | float) and not isinstance(first, bool):
+            out[key] = torch.tensor(values)
+        else:
+            out[key] = values
+    return out
+
+
+def build_train_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    start_iter: int = 0,
+    pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Iterator[dict[str, Any]]:
+    """An endless iterator of batches that starts exactly at iteration ``start_iter``.
+
+    The sampler position is ``start_iter * batch_size``, so a resumed run sees the same
+    batches as an uninterrupted one. The loader's generator is seeded from
+    ``(seed, start_iter)`` so workers of a resumed run do not replay the seeds of the first run.
+    """
+    sampler = InfiniteSampler(
+        len(dataset),  # type: ignore[arg-type]
+        shuffle=True,
+        seed=seed,
+        start=start_iter * batch_size,
+        rank=rank,
+        world_size=world_size,
+    )
+    generator = torch.Generator().manual_seed(seed * 7919 + start_iter)
+    loader = DataLoader(
+        SeededSamples(dataset, seed),
+        batch_size=batch_size,
+        sampler=PositionedSampler(sampler),
+        num_workers=num_workers,
+        collate_fn=collate,
+        worker_init_fn=worker_init_fn,
+        generator=generator,
+        pin_memory=pin_memory,
+        drop_last=True,
+        persistent_workers=num_workers > 0,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+    return iter(loader)
+
+
+def move_to_device(batch: Any, device: torch.device, non_blocking: bool = True) -> Any:
+    """Recursively move tensors in dicts / lists to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device, non_blocking) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(move_to_device(v, device, non_blocking) for v in batch)
+    return batch

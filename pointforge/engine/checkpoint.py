@@ -1,0 +1,153 @@
+"""Atomic checkpoints and the RNG state they carry.
+
+Why atomic: a run killed mid-write (SIGKILL, OOM, pre-emption) must never leave a truncated
+``last.pth`` behind, since that would lose the whole run. We write to a temp file in the same
+directory, fsync it, rename it over the target (atomic on POSIX) and fsync the directory.
+
+Checkpoints hold only tensors and plain containers so that they load with
+``torch.load(weights_only=True)`` (no arbitrary pickle code runs on load).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+_PERIODIC = re.compile(r"^iter_(\d{7,})\.pth$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt or of the wrong format; the message names the file."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path`` atomically: temp file → fsync → rename → fsync dir."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, ...
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) RNG states as weights_only-loadable values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": _to_plain(random.getstate()),
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(_to_tuple(state["python"]))
+    np_s = state["numpy"]
+    np.random.set_state(
+        ("MT19937", np_s["key"].numpy().astype(np.uint32), np_s["pos"], np_s["has_gauss"],
+         np_s["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _to_tuple(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_to_tuple(v) for v in obj)
+    return obj
+
+
+class Checkpointer:
+    """Writes ``last.pth`` (always), ``iter_NNNNNNN.pth`` (keeping the newest ``keep_last``)
+    and ``final.pth`` into ``directory``."""
+
+    def __init__(self, directory: str | Path, keep_last: int = 3) -> None:
+        self.directory = Path(directory)
+        self.keep_last = keep_last
+
+    @property
+    def last_path(self) -> Path:
+        return self.directory / "last.pth"
+
+    def save(self, state: dict[str, Any], iteration: int, final: bool = False) -> Path:
+        """Save ``state`` as ``last.pth`` and a periodic or final file; prune old periodic files."""
+        state = {**state, "iteration": iteration, "format_version": FORMAT_VERSION}
+        name = "final.pth" if final else f"iter_{iteration:07d}.pth"
+        target = self.directory / name
+        atomic_save(state, target)
+        # last.pth is a second atomic write rather than a link: links do not survive copies.
+        atomic_save(state, self.last_path)
+        self._prune()
+        return target
+
+    def _prune(self) -> None:
+        periodic = sorted(p for p in self.directory.glob("iter_*.pth") if _PERIODIC.match(p.name))
+        excess = len(periodic) - self.keep_last
+        for p in periodic[: max(excess, 0)]:
+            p.unlink(missing_ok=True)
+
+    def load_last(self) -> dict[str, Any]:
+        """Load ``last.pth``, checking the format version."""
+        if not self.last_path.is_file():
+            raise CheckpointError(
+                f"--resume given but no checkpoint at {self.last_path}; start without --resume"
+            )
+        ckpt = load_checkpoint(self.last_path)
+        version = ckpt.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {self.last_path} has format_version {version}, "
+                f"expected {FORMAT_VERSION}"
+            )
+        return ckpt

@@ -1,0 +1,224 @@
+"""Training hooks: each has one job and one place in the loop.
+
+Order of a step (see :class:`~pointforge.engine.trainer.Trainer`)::
+
+    before_step → data → task.training_step → backward → optimizer.step → after_step
+
+``after_step`` runs hooks in registration order: timer, LR schedule, checkpoint, eval, writers.
+So a checkpoint at iteration N holds the scheduler already stepped N times, and writers see the
+eval metrics of the same iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pointforge.registry import HOOKS
+
+if TYPE_CHECKING:
+    from pointforge.engine.trainer import Trainer
+
+
+class HookBase:
+    """No-op base. ``self.trainer`` is set when the hook is registered."""
+
+    trainer: Trainer
+
+    def before_train(self) -> None: ...
+
+    def after_train(self) -> None: ...
+
+    def before_step(self) -> None: ...
+
+    def after_step(self) -> None: ...
+
+    def close(self) -> None:
+        """Release resources; called after training ends, also on error."""
+
+
+@HOOKS.register("IterationTimer")
+class IterationTimer(HookBase):
+    """Measures each step's wall time (``time``) and the whole run's."""
+
+    def before_train(self) -> None:
+        self._train_start = time.perf_counter()
+        self._start_iter = self.trainer.iter
+
+    def before_step(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def after_step(self) -> None:
+        self.trainer.storage.put("time", time.perf_counter() - self._t0)
+
+    def after_train(self) -> None:
+        total = time.perf_counter() - self._train_start
+        self.trainer.storage.put("total_train_time", total, smooth=False)
+
+
+@HOOKS.register("LRScheduler")
+class LRScheduler(HookBase):
+    """Logs the LR used by this step, then steps the scheduler once per iteration."""
+
+    def after_step(self) -> None:
+        opt = self.trainer.optimizer
+        self.trainer.storage.put("lr", opt.param_groups[0]["lr"], smooth=False)
+        self.trainer.scheduler.step()
+
+
+@HOOKS.register("PeriodicCheckpointer")
+class PeriodicCheckpointer(HookBase):
+    """Saves every ``period`` iterations (``iter_*.pth`` + ``last.pth``) and ``final.pth``."""
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        if it % self.period == 0 and it < self.trainer.max_iter:
+            self.trainer.save_checkpoint(final=False)
+
+    def after_train(self) -> None:
+        self.trainer.save_checkpoint(final=True)
+
+
+@HOOKS.register("EvalHook")
+class EvalHook(HookBase):
+    """Runs ``eval_fn(model) -> dict[str, float]`` every ``period`` iterations and at the end.
+
+    Results go to the storage (so writers log them) and, for the final evaluation, to
+    ``output_dir/eval/metrics.json``.
+    """
+
+    def __init__(self, period: int, eval_fn: Callable[[], dict[str, float]]) -> None:
+        self.period = period
+        self.eval_fn = eval_fn
+        self.last_results: dict[str, float] = {}
+
+    def _run(self) -> dict[str, float]:
+        results = self.eval_fn()
+        bad = {k: v for k, v in results.items() if not isinstance(v, int | float)}
+        if bad:
+            raise TypeError(f"evaluate() must return a flat dict of floats; got {bad}")
+        self.trainer.storage.put_many({f"eval/{k}": v for k, v in results.items()}, smooth=False)
+        self.last_results = results
+        return results
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        if self.period > 0 and it % self.period == 0 and it < self.trainer.max_iter:
+            self._run()
+
+    def after_train(self) -> None:
+        results = self._run()
+        out = Path(self.trainer.output_dir) / "eval" / "metrics.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"iteration": self.trainer.iter, "metrics": results}
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _scalars_at(trainer: Trainer, iteration: int) -> dict[str, float]:
+    return {k: v for k, (v, it) in trainer.storage.latest().items() if it == iteration}
+
+
+@HOOKS.register("JSONWriter")
+class JSONWriter(HookBase):
+    """Appends one JSON object per logged iteration to ``metrics.jsonl``."""
+
+    def __init__(self, path: str | Path, period: int) -> None:
+        self.path = Path(path)
+        self.period = period
+        self._file: Any = None
+
+    def before_train(self) -> None:
+        self._file = self.path.open("a")
+
+    def _write(self) -> None:
+        it = self.trainer.iter
+        row: dict[str, Any] = {"iteration": it, **_scalars_at(self.trainer, it)}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        has_eval = any(k.startswith("eval/") for k in _scalars_at(self.trainer, it))
+        if it % self.period == 0 or it == self.trainer.max_iter or has_eval:
+            self._write()
+
+    def after_train(self) -> None:
+        self._write()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@HOOKS.register("TensorboardWriter")
+class TensorboardWriter(HookBase):
+    """Writes every scalar of logged iterations to TensorBoard event files under ``tb/``."""
+
+    def __init__(self, log_dir: str | Path, period: int) -> None:
+        self.log_dir = str(log_dir)
+        self.period = period
+        self._writer: Any = None
+
+    def before_train(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(self.log_dir, purge_step=self.trainer.iter or None)
+
+    def _write(self) -> None:
+        it = self.trainer.iter
+        for k, v in _scalars_at(self.trainer, it).items():
+            self._writer.add_scalar(k, v, it)
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        if it % self.period == 0 or it == self.trainer.max_iter:
+            self._write()
+
+    def after_train(self) -> None:
+        self._write()
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+@HOOKS.register("ProgressBar")
+class ProgressBar(HookBase):
+    """A tqdm bar: smoothed loss, iterations per second and ETA."""
+
+    def __init__(self, period: int = 1, enabled: bool = True) -> None:
+        self.period = max(1, min(period, 10))
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def before_train(self) -> None:
+        from tqdm.auto import tqdm
+
+        t = self.trainer
+        self._bar = tqdm(
+            total=t.max_iter, initial=t.iter, desc="train", unit="it", dynamic_ncols=True,
+            disable=not self.enabled,
+        )
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        if it % self.period and it != self.trainer.max_iter:
+            return
+        loss = self.trainer.storage.smoothed("total_loss")
+        lr = self.trainer.storage.latest().get("lr", (float("nan"), 0))[0]
+        self._bar.set_postfix(loss=f"{loss:.4f}" if loss is not None else "?", lr=f"{lr:.2e}")
+        self._bar.update(it - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

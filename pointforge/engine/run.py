@@ -1,0 +1,138 @@
+"""Run orchestration: output-dir policy, config snapshot, task build, hooks, resume.
+
+This is the one place that turns a validated config into a running Trainer, shared by the CLI
+and the Python API. It refuses to mix two runs in one directory, so nothing is lost by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import pointforge.tasks  # noqa: F401  (registers the task families)
+from pointforge.config.loader import dump_config
+from pointforge.config.schema import Config
+from pointforge.config.validate import to_dict
+from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.engine.hooks import (
+    EvalHook,
+    IterationTimer,
+    JSONWriter,
+    LRScheduler,
+    PeriodicCheckpointer,
+    ProgressBar,
+    TensorboardWriter,
+)
+from pointforge.engine.launch import resolve_device, seed_everything
+from pointforge.engine.trainer import Trainer
+from pointforge.registry import TASKS
+from pointforge.tasks.base import Task
+
+log = logging.getLogger("pointforge")
+
+RUN_ARTEFACTS = ("config.yaml", "metrics.jsonl", "tb", "checkpoints", "eval")
+
+
+class OutputDirError(RuntimeError):
+    """The output directory holds another run and neither --resume nor --overwrite was given."""
+
+
+def build_task(cfg: Config) -> Task:
+    return TASKS.build(cfg.task, cfg, resolve_device(cfg.device))
+
+
+def prepare_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Apply the no-silent-loss policy to ``out`` before anything is written."""
+    if resume and overwrite:
+        raise OutputDirError("--resume and --overwrite are mutually exclusive")
+    existing = [name for name in RUN_ARTEFACTS if (out / name).exists()]
+    if resume:
+        if not (out / "checkpoints" / "last.pth").is_file():
+            raise OutputDirError(
+                f"--resume given but {out / 'checkpoints' / 'last.pth'} does not exist"
+            )
+        return
+    if existing and not overwrite:
+        raise OutputDirError(
+            f"output dir {out} already holds a run ({', '.join(existing)}); pass --resume to "
+            "continue it or --overwrite to replace it"
+        )
+    for name in existing:  # explicit --overwrite: remove only our own artefacts
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_config(cfg: Config, out: Path) -> None:
+    """Write the resolved config atomically; on resume, report keys that changed."""
+    path = out / "config.yaml"
+    if path.is_file():
+        old = _flatten(yaml.safe_load(path.read_text()) or {})
+        new = _flatten(to_dict(cfg))
+        changed = {k: (old.get(k), new.get(k)) for k in new.keys() | old.keys()
+                   if old.get(k) != new.get(k)}
+        for k, (a, b) in sorted(changed.items()):
+            log.warning("config changed on resume: %s: %r -> %r", k, a, b)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(dump_config(cfg))
+    os.replace(tmp, path)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
+    out = trainer.output_dir
+    period = cfg.train.log_period
+    return [
+        IterationTimer(),
+        LRScheduler(),
+        PeriodicCheckpointer(cfg.train.checkpoint_period),
+        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.model, out)),
+        JSONWriter(out / "metrics.jsonl", period),
+        TensorboardWriter(out / "tb", period),
+        ProgressBar(period, enabled=cfg.train.progress_bar),
+    ]
+
+
+def train(cfg: Config, resume: bool = False, overwrite: bool = False) -> dict[str, float]:
+    """Train ``cfg`` into ``cfg.output_dir``; returns the final evaluation metrics."""
+    assert cfg.output_dir is not None, "config must be resolved (load_config does it)"
+    out = Path(cfg.output_dir)
+    prepare_output_dir(out, resume, overwrite)
+    if resume:
+        ckpt = load_checkpoint(out / "checkpoints" / "last.pth")
+        if int(ckpt.get("iteration", -1)) >= cfg.solver.max_iter:
+            msg = (
+                f"run in {out} already finished at iteration {ckpt['iteration']} "
+                f"(solver.max_iter={cfg.solver.max_iter}); nothing to do. Raise "
+                "solver.max_iter to train further."
+            )
+            print(msg)
+            metrics = out / "eval" / "metrics.json"
+            return json.loads(metrics.read_text())["metrics"] if metrics.is_file() else {}
+    seed_everything(cfg.seed, cfg.deterministic)
+    write_config(cfg, out)
+    task = build_task(cfg)
+    trainer = Trainer(task, cfg, out)
+    if resume:
+        trainer.resume()
+        log.info("resumed from %s at iteration %d", trainer.checkpointer.last_path, trainer.iter)
+    hooks = default_hooks(trainer, task, cfg)
+    trainer.register_hooks(hooks)
+    trainer.train()
+    eval_hook = next(h for h in hooks if isinstance(h, EvalHook))
+    return eval_hook.last_results

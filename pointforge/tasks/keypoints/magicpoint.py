@@ -1,0 +1,106 @@
+"""MagicPoint: the SuperPoint detector trained on Synthetic Shapes.
+
+The task glues the generic engine to keypoint pieces: the dataset yields images, ragged
+ground-truth points and valid masks; ``training_step`` turns points into 65-class cell labels
+on the device (so the random "one keypoint per cell" choice uses the checkpointed torch RNG)
+and returns the detector cross-entropy. Evaluation follows DESIGN.md §4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import pointforge.data.datasets.synthetic_shapes  # noqa: F401  (registers the dataset)
+import pointforge.models.superpoint  # noqa: F401  (registers the models)
+from pointforge.config.schema import Config
+from pointforge.data.loader import build_train_loader
+from pointforge.registry import DATASETS, MODELS, TASKS
+from pointforge.tasks.base import Task
+from pointforge.tasks.keypoints.evaluate import ShapesDetectionEvaluator
+from pointforge.tasks.keypoints.labels import (
+    keypoint_map_to_labels,
+    points_to_keypoint_map,
+    valid_mask_to_cells,
+)
+from pointforge.tasks.keypoints.losses import detector_loss
+from pointforge.tasks.keypoints.predictor import load_state_dict_from_file
+
+
+@TASKS.register("magicpoint")
+class MagicPointTask(Task):
+    """Detector-only training on procedurally generated Synthetic Shapes."""
+
+    def __init__(self, cfg: Config, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        self._evaluator: ShapesDetectionEvaluator | None = None
+
+    def build_model(self) -> nn.Module:
+        model: nn.Module = MODELS.build(self.cfg.model.name, batchnorm=self.cfg.model.batchnorm)
+        if self.cfg.model.weights:
+            state = load_state_dict_from_file(self.cfg.model.weights)
+            result = model.load_state_dict(state, strict=False)
+            if result.missing_keys or result.unexpected_keys:
+                # Detector-only models may ignore descriptor keys; anything else is a mismatch.
+                missing = list(result.missing_keys)
+                unexpected = [k for k in result.unexpected_keys if not k.startswith("convD")]
+                if missing or unexpected:
+                    raise ValueError(
+                        f"model.weights {self.cfg.model.weights} does not fit model "
+                        f"'{self.cfg.model.name}': missing keys {missing}, "
+                        f"unexpected keys {unexpected}"
+                    )
+        return model.to(self.device)
+
+    def build_dataset(self, split: str, **overrides: Any) -> torch.utils.data.Dataset:
+        d = self.cfg.data
+        kwargs: dict[str, Any] = {
+            "split": split,
+            "image_size": tuple(d.image_size),
+            "seed": self.cfg.seed,
+            "primitives": d.primitives,
+            "photometric": d.photometric if d.photometric.enabled else None,
+            "homographic": d.homographic if d.homographic.enabled else None,
+        }
+        kwargs.update(overrides)
+        return DATASETS.build(d.name, **kwargs)
+
+    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
+        d = self.cfg.data
+        pin = d.pin_memory if d.pin_memory is not None else self.device.type == "cuda"
+        return build_train_loader(
+            self.build_dataset("train"),
+            batch_size=d.batch_size,
+            num_workers=d.num_workers or 0,
+            seed=self.cfg.seed,
+            start_iter=start_iter,
+            pin_memory=pin,
+        )
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        images: torch.Tensor = batch["image"]  # (B, 1, H, W)
+        height, width = images.shape[-2:]
+        out = model(images)
+        kmap = points_to_keypoint_map(batch["points"], height, width)  # (B, H, W)
+        labels = keypoint_map_to_labels(kmap)  # (B, H/8, W/8), dustbin = 64
+        valid = valid_mask_to_cells(batch["valid_mask"])  # (B, H/8, W/8)
+        return {"loss_det": detector_loss(out["logits"], labels, valid)}
+
+    @property
+    def evaluator(self) -> ShapesDetectionEvaluator:
+        if self._evaluator is None:
+            self._evaluator = ShapesDetectionEvaluator(self.cfg)
+        return self._evaluator
+
+    def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            return self.evaluator.evaluate(model, self.device, output_dir)
+        finally:
+            model.train(was_training)
+
