@@ -121,11 +121,29 @@ def check_values(cfg: Config) -> None:
          f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
 
 
+def check_registered_names(cfg: Config) -> None:
+    """Fail at load time, not mid-build, on an unknown task, model or dataset name."""
+    import pointforge.tasks  # noqa: F401  (lazy: registers everything; avoids an import cycle)
+    from pointforge.registry import DATASETS, MODELS, TASKS, RegistryError
+
+    for registry, key, name in (
+        (TASKS, "task", cfg.task),
+        (MODELS, "model.name", cfg.model.name),
+        (DATASETS, "data.name", cfg.data.name),
+    ):
+        try:
+            registry.get(name)
+        except RegistryError as exc:
+            raise ConfigError(f"config key '{key}': {exc}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """The one entry point: defaults ← YAML ← overrides → validated, resolved, frozen."""
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
-    return resolve(from_dict(Config, data), path)
+    cfg = resolve(from_dict(Config, data), path)
+    check_registered_names(cfg)
+    return cfg
 
 
 def dump_config(cfg: Config) -> str:

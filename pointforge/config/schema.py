@@ -75,6 +75,11 @@ class TrainConfig:
     # 0 disables periodic evaluation; the final evaluation always runs.
     eval_period: int = 5000
     progress_bar: bool = True
+    # Mixed precision for forward + loss: bf16 halves step time on CPUs with AVX512-BF16 and
+    # on recent GPUs; fp16 (CUDA) uses a GradScaler. Losses are computed in float32.
+    amp: str = field(default="off", metadata={"choices": ("off", "bf16", "fp16")})
+    # Convert the model and inputs to channels_last (faster convolutions with oneDNN/cuDNN).
+    channels_last: bool = True
 
 
 @dataclass(frozen=True)

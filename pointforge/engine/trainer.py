@@ -46,6 +46,11 @@ class Trainer:
         self.iter = 0
         self.max_iter = cfg.solver.max_iter
         self.hooks: list[HookBase] = []
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
+        if self.amp_dtype == torch.float16 and self.device.type != "cuda":
+            raise ValueError("train.amp=fp16 needs CUDA; use train.amp=bf16 on CPU")
+        # GradScaler only for fp16: bf16 has float32's exponent range, so no underflow.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.train.amp == "fp16")
 
     # -- hooks ---------------------------------------------------------------------------------
     def register_hooks(self, hooks: list[HookBase]) -> None:
@@ -60,6 +65,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "rng": capture_rng_state(),
             # Batches consumed so far; the sampler restarts at iteration * batch_size.
             "sampler": {"iteration": self.iter, "batch_size": self.cfg.data.batch_size},
@@ -75,6 +81,8 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
         restore_rng_state(ckpt["rng"])
         self.iter = int(ckpt["iteration"])
         saved_bs = ckpt["sampler"]["batch_size"]
@@ -111,7 +119,9 @@ class Trainer:
         t0 = time.perf_counter()
         batch = move_to_device(next(data), self.device)
         data_time = time.perf_counter() - t0
-        losses = self.task.training_step(self.model, batch)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            losses = self.task.training_step(self.model, batch)
         total = sum(losses.values())
         assert isinstance(total, torch.Tensor)
         values = {k: float(v.detach()) for k, v in losses.items()}
@@ -123,10 +133,12 @@ class Trainer:
                 f"{self.checkpointer.directory} is untouched."
             )
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        self.scaler.scale(total).backward()
         if self.cfg.solver.clip_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.solver.clip_grad_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.storage.put_many(values)
         self.storage.put("total_loss", total_value)
         self.storage.put("data_time", data_time)

@@ -54,7 +54,10 @@ class MagicPointTask(Task):
                         f"'{self.cfg.model.name}': missing keys {missing}, "
                         f"unexpected keys {unexpected}"
                     )
-        return model.to(self.device)
+        model = model.to(self.device)
+        if self.cfg.train.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
 
     def build_dataset(self, split: str, **overrides: Any) -> torch.utils.data.Dataset:
         d = self.cfg.data
@@ -83,6 +86,8 @@ class MagicPointTask(Task):
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         images: torch.Tensor = batch["image"]  # (B, 1, H, W)
+        if self.cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         height, width = images.shape[-2:]
         out = model(images)
         kmap = points_to_keypoint_map(batch["points"], height, width)  # (B, H, W)

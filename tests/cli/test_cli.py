@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pointforge.cli.main import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "config", "data", "detect"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: pointforge" in capsys.readouterr().out
+
+
+def test_config_prints_resolved_yaml(capsys: pytest.CaptureFixture) -> None:
+    assert main(["config", str(CONFIGS / "magicpoint_shapes_quick.yaml"), "solver.lr=0.002"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["solver"]["lr"] == 0.002 and cfg["data"]["batch_size"] == 16
+    assert cfg["output_dir"] == "runs/magicpoint_shapes_quick"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["config", "missing.yaml"], "config file not found: missing.yaml"),
+        (["config", str(CONFIGS / "magicpoint_shapes.yaml"), "solver.lrr=1"],
+         "Did you mean 'solver.lr'?"),
+        (["config", str(CONFIGS / "magicpoint_shapes.yaml"), "task=magicpiont"],
+         "config key 'task': unknown task 'magicpiont'. Did you mean 'magicpoint'?"),
+    ],
+)
+def test_bad_input_is_one_named_line(argv: list[str], message: str,
+                                     capsys: pytest.CaptureFixture) -> None:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("pointforge config: error:")
+    assert message in err
+
+
+def test_unknown_task_named_at_train(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", str(CONFIGS / "magicpoint_shapes_quick.yaml"), "task=magicpiont",
+                 "--output-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown task 'magicpiont'" in err and "Did you mean 'magicpoint'" in err
+    assert not (tmp_path / "r").exists()  # validation happens before anything is written
+
+
+def test_train_resume_eval_and_refusal(tmp_path: Path, tiny_overrides: list[str],
+                                       capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    cfg = str(CONFIGS / "magicpoint_shapes_quick.yaml")
+    args = ["train", cfg, *tiny_overrides, "--output-dir", str(out)]
+    assert main(["train", cfg, *tiny_overrides, "--output-dir", str(out), "--resume"]) == 2
+    assert "--resume given but" in capsys.readouterr().err
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "model" in table and "harris" in table and "clean ap" in table
+    assert main(args) == 2  # a second run into the same dir is refused
+    assert "already holds a run" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    code = main(["eval", cfg, *tiny_overrides, "--weights", str(out / "checkpoints/final.pth"),
+                 "--output-dir", str(tmp_path / "ev")])
+    assert code == 0
+    saved = json.loads((tmp_path / "ev/eval/metrics.json").read_text())
+    assert 0.0 <= saved["metrics"]["clean/ap"] <= 1.0
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["eval", cfg, *tiny_overrides, "--weights", str(bad)]) == 2
+    assert "bad.pth" in capsys.readouterr().err
+
+
+def test_detect_writes_npz(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    import cv2
+
+    out = tmp_path / "run"
+    cfg = str(CONFIGS / "magicpoint_shapes_quick.yaml")
+    assert main(["train", cfg, *tiny_overrides, "--output-dir", str(out)]) == 0
+    img = np.zeros((64, 80), np.uint8)
+    cv2.rectangle(img, (20, 16), (60, 48), 255, -1)
+    cv2.imwrite(str(tmp_path / "sq.png"), img)
+    npz = tmp_path / "k.npz"
+    assert main(["detect", str(tmp_path / "sq.png"), "--weights",
+                 str(out / "checkpoints/final.pth"), "--out", str(npz), "--threshold", "0"]) == 0
+    data = np.load(npz)
+    assert data["sq/keypoints"].shape[1] == 2 and data["sq/keypoints"].dtype == np.float32
+    assert len(data["sq/scores"]) == len(data["sq/keypoints"]) > 0
+    assert main(["detect", str(tmp_path / "nope.png"), "--weights",
+                 str(out / "checkpoints/final.pth"), "--out", str(npz)]) == 2
