@@ -1,0 +1,63 @@
+"""Classical corner detectors scored with the same protocol: FAST, Harris, Shi-Tomasi.
+
+Parameters follow OpenCV's documented defaults for corner detection (Harris: blockSize 2,
+ksize 3, k 0.04; Shi-Tomasi: blockSize 3, as ``goodFeaturesToTrack``; FAST threshold 20 with
+non-max suppression). Response maps go through the same max-pool NMS, border and top-k as our
+network, so the comparison differs only in the detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from scipy.ndimage import maximum_filter
+
+METHODS = ("fast", "harris", "shi")
+# Keep responses above this fraction of the image's strongest response (removes flat noise).
+RELATIVE_THRESHOLD = 1e-3
+
+
+def _from_response(resp: np.ndarray, max_keypoints: int, nms_radius: int, border: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    h, w = resp.shape
+    size = 2 * nms_radius + 1
+    peaks = (resp == maximum_filter(resp, size=size, mode="constant")) & (
+        resp > RELATIVE_THRESHOLD * max(float(resp.max()), 1e-12))
+    if border > 0:
+        frame = np.zeros_like(peaks)
+        frame[border : h - border, border : w - border] = True
+        peaks &= frame
+    ys, xs = np.nonzero(peaks)
+    scores = resp[ys, xs]
+    order = np.argsort(-scores, kind="stable")[:max_keypoints]
+    kpts = np.stack([xs[order], ys[order]], 1).astype(np.float32)
+    return kpts.reshape(-1, 2), scores[order].astype(np.float32)
+
+
+def classical_keypoints(image: np.ndarray, method: str, max_keypoints: int = 1000,
+                        nms_radius: int = 4, border: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, 2)`` float32 (x, y) and ``(N,)`` scores, sorted by score descending."""
+    if method not in METHODS:
+        raise ValueError(f"unknown classical detector '{method}'; valid: {', '.join(METHODS)}")
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if method == "harris":
+        resp = cv2.cornerHarris(image.astype(np.float32), blockSize=2, ksize=3, k=0.04)
+        return _from_response(resp, max_keypoints, nms_radius, border)
+    if method == "shi":
+        resp = cv2.cornerMinEigenVal(image.astype(np.float32), blockSize=3, ksize=3)
+        return _from_response(resp, max_keypoints, nms_radius, border)
+    fast = cv2.FastFeatureDetector_create(threshold=20, nonmaxSuppression=True)
+    kps = fast.detect(image, None)
+    resp = np.zeros(image.shape, np.float32)
+    if kps:
+        xy = np.round([k.pt for k in kps]).astype(int)
+        resp[xy[:, 1], xy[:, 0]] = [k.response for k in kps]
+    return _from_response(resp, max_keypoints, nms_radius, border)
+
+
+def classical_keypoints_batch(images: Sequence[np.ndarray], method: str, **kwargs
+                              ) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [classical_keypoints(img, method, **kwargs) for img in images]

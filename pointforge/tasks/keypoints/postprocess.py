@@ -1,0 +1,88 @@
+"""Heatmap, NMS, keypoint selection and descriptor sampling: batched tensor ops on the device.
+
+No NumPy and no Python loop over points: NMS is a max-pool comparison, selection is one
+``topk`` over the flattened batch, descriptor sampling one ``grid_sample``. The only loop is
+the final split into per-image results.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CELL = 8
+
+
+def logits_to_heatmap(logits: torch.Tensor) -> torch.Tensor:
+    """``(B, 65, Hc, Wc)`` → ``(B, 8·Hc, 8·Wc)`` keypoint probability (softmax, drop dustbin)."""
+    prob = logits.softmax(dim=1)[:, :-1]
+    return F.pixel_shuffle(prob, CELL)[:, 0]
+
+
+def max_pool_nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
+    """Keep pixels equal to the max of their ``(2r+1)²`` window, zero the rest. ``(B, H, W)``.
+
+    Two refinement passes follow the plain pass (as in SuperGlue's simple NMS): a pixel
+    suppressed only by a maximum that is itself kept may not suppress others, so weaker
+    but distinct corners just outside a kept maximum's window can come back.
+    """
+    if radius <= 0:
+        return heatmap
+
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+
+    zeros = torch.zeros_like(heatmap)
+    keep = heatmap == pool(heatmap)
+    for _ in range(2):
+        suppressed = pool(keep.to(heatmap.dtype)) > 0
+        candidates = torch.where(suppressed, zeros, heatmap)
+        new_keep = candidates == pool(candidates)
+        keep = keep | (new_keep & ~suppressed)
+    return torch.where(keep, heatmap, zeros)
+
+
+def extract_keypoints(heatmap: torch.Tensor, threshold: float, border: int,
+                      top_k: int | None, nms_radius: int
+                      ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """NMS → drop a ``border``-pixel frame → threshold → top-k, per image of ``(B, H, W)``.
+
+    Returns ``[(keypoints (N, 2) float32 (x, y), scores (N,))]`` sorted by score descending.
+    """
+    b, h, w = heatmap.shape
+    nms = max_pool_nms(heatmap.float(), nms_radius)
+    if border > 0:
+        frame = torch.zeros_like(nms)
+        frame[:, border : h - border, border : w - border] = 1
+        nms = nms * frame
+    k = h * w if top_k is None else min(top_k, h * w)
+    scores, flat = nms.reshape(b, -1).topk(k, dim=1, sorted=True)  # (B, k)
+    keep = (scores > threshold) & (scores > 0)
+    xy = torch.stack([flat % w, flat // w], dim=-1).float()  # (B, k, 2)
+    counts = keep.sum(dim=1).tolist()
+    # Sorted descending and thresholded, so the kept entries are a prefix of each row.
+    return [(xy[i, :n].contiguous(), scores[i, :n].contiguous()) for i, n in enumerate(counts)]
+
+
+def sample_descriptors(descriptors: torch.Tensor, keypoints: list[torch.Tensor],
+                       image_size: tuple[int, int]) -> list[torch.Tensor]:
+    """Bilinear descriptors at keypoints, re-normalised. ``(B, D, Hc, Wc)`` → ``[(N_i, D)]``.
+
+    Cell ``(i, j)``'s descriptor describes the pixel centre ``(8j + 3.5, 8i + 3.5)``; the
+    coordinates are mapped to ``grid_sample``'s [-1, 1] with ``align_corners=True`` over the
+    cell-centre grid so that a keypoint on a cell centre reads exactly that cell.
+    """
+    b, d, hc, wc = descriptors.shape
+    n_max = max((len(k) for k in keypoints), default=0)
+    if n_max == 0:
+        return [descriptors.new_zeros(0, d) for _ in keypoints]
+    grid = descriptors.new_zeros(b, n_max, 2)
+    for i, k in enumerate(keypoints):  # pad the ragged list; loop over images only
+        grid[i, : len(k)] = k.to(grid.dtype)
+    cx = (grid[..., 0] - (CELL - 1) / 2) / CELL  # pixel → cell-centre coordinates
+    cy = (grid[..., 1] - (CELL - 1) / 2) / CELL
+    norm = torch.stack([2 * cx / max(wc - 1, 1) - 1, 2 * cy / max(hc - 1, 1) - 1], dim=-1)
+    sampled = F.grid_sample(descriptors, norm[:, None], mode="bilinear",
+                            align_corners=True, padding_mode="border")[:, :, 0]  # (B, D, N)
+    sampled = F.normalize(sampled, p=2, dim=1).transpose(1, 2)
+    return [sampled[i, : len(k)] for i, k in enumerate(keypoints)]

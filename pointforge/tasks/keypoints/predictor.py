@@ -1,0 +1,135 @@
+"""Keypoint predictor: load weights → preprocess → network → postprocess, all on the device.
+
+This is the object behind ``pointforge.load_predictor`` (DESIGN.md §2): it accepts what users
+have (grey or BGR uint8 of any size), and returns keypoints in the input's pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pointforge.models.superpoint import SuperPoint
+from pointforge.tasks.keypoints.postprocess import (
+    extract_keypoints,
+    logits_to_heatmap,
+    sample_descriptors,
+)
+
+MIN_SIDE = 16
+
+
+def load_state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Model weights from a pointforge checkpoint (key ``model``) or a raw (v1) state dict.
+
+    Loads with ``weights_only=True``; strips a DDP ``module.`` prefix. Errors name the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"cannot load weights {path}: corrupt, truncated or not a torch file "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"weights file {path} holds no state dict (expected tensors by name)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
+    """A :class:`SuperPoint` whose architecture matches ``state`` (descriptor head, BN)."""
+    descriptor = "convDa.weight" in state
+    dim = state["convDb.weight"].shape[0] if "convDb.weight" in state else 256
+    batchnorm = any(k.startswith("bn") for k in state)
+    model = SuperPoint(descriptor=descriptor, descriptor_dim=dim, batchnorm=batchnorm)
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - state.keys()), sorted(state.keys() - expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"weights do not fit the SuperPoint architecture: missing keys {missing}, "
+            f"unexpected keys {unexpected}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # shape mismatch
+        raise ValueError(f"weights do not fit the SuperPoint architecture: {exc}") from None
+    return model
+
+
+class KeypointPredictor:
+    """Callable: ``(H, W)`` grey or ``(H, W, 3)`` BGR uint8 → keypoints, scores, descriptors."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "auto",
+                 max_keypoints: int | None = 1000, detection_threshold: float = 0.015,
+                 nms_radius: int = 4, border: int = 4) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.max_keypoints = max_keypoints
+        self.detection_threshold = detection_threshold
+        self.nms_radius = nms_radius
+        self.border = border
+
+    @staticmethod
+    def to_grey(image: np.ndarray) -> np.ndarray:
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise ValueError("image must be a uint8 numpy array (H, W) or (H, W, 3) BGR")
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        if image.ndim == 3 and image.shape[2] == 3:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if image.ndim != 2:
+            raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {image.shape}")
+        return image
+
+    def __call__(self, image: np.ndarray) -> dict[str, np.ndarray | None]:
+        grey = self.to_grey(image)
+        h, w = grey.shape
+        # Pad bottom/right to a multiple of 8 (and at least 16): no resampling, so keypoint
+        # coordinates stay in input pixels; detections in the padding are dropped below.
+        ph, pw = max(MIN_SIDE, -(-h // 8) * 8), max(MIN_SIDE, -(-w // 8) * 8)
+        x = torch.from_numpy(grey).to(self.device, torch.float32).div_(255.0)[None, None]
+        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate") if (ph, pw) != (h, w) else x
+        out = self.predict_batch(x, valid_size=(h, w))[0]
+        return out
+
+    @torch.inference_mode()
+    def predict_batch(self, images: torch.Tensor, valid_size: tuple[int, int] | None = None
+                      ) -> list[dict[str, np.ndarray | None]]:
+        """``(B, 1, H, W)`` float [0, 1] → one result dict per image."""
+        images = images.to(self.device)
+        h, w = images.shape[-2:]
+        out = self.model(images)
+        heat = logits_to_heatmap(out["logits"].float())
+        if valid_size is not None and valid_size != (h, w):
+            vh, vw = valid_size
+            heat = heat.clone()
+            heat[:, vh:, :] = 0
+            heat[:, :, vw:] = 0
+            # The border frame must apply to the real image, not the padded one.
+            if self.border > 0:
+                heat[:, max(vh - self.border, 0):, :] = 0
+                heat[:, :, max(vw - self.border, 0):] = 0
+        dets = extract_keypoints(heat, self.detection_threshold, self.border,
+                                 self.max_keypoints, self.nms_radius)
+        descs = None
+        if "descriptors" in out:
+            descs = sample_descriptors(out["descriptors"].float(), [k for k, _ in dets], (h, w))
+        results: list[dict[str, np.ndarray | None]] = []
+        for i, (k, s) in enumerate(dets):
+            results.append({
+                "keypoints": k.cpu().numpy().astype(np.float32),
+                "scores": s.cpu().numpy().astype(np.float32),
+                "descriptors": None if descs is None else descs[i].cpu().numpy(),
+            })
+        return results
