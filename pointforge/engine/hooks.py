@@ -135,12 +135,18 @@ class JSONWriter(HookBase):
 
     def before_train(self) -> None:
         self._file = self.path.open("a")
+        self._written: tuple[int, set[str]] = (-1, set())
 
     def _write(self) -> None:
+        """Write this iteration's scalars not written yet (the final eval comes in after_train)."""
         it = self.trainer.iter
-        row: dict[str, Any] = {"iteration": it, **_scalars_at(self.trainer, it)}
-        self._file.write(json.dumps(row) + "\n")
+        done = self._written[1] if self._written[0] == it else set()
+        new = {k: v for k, v in _scalars_at(self.trainer, it).items() if k not in done}
+        if not new:
+            return
+        self._file.write(json.dumps({"iteration": it, **new}) + "\n")
         self._file.flush()
+        self._written = (it, done | new.keys())
 
     def after_step(self) -> None:
         it = self.trainer.iter

@@ -101,11 +101,12 @@ class Trainer:
             for h in self.hooks:
                 h.before_train()
             while self.iter < self.max_iter:
+                # Scalars of this step are recorded under the iteration count it completes.
+                self.storage.iteration = self.iter + 1
                 for h in self.hooks:
                     h.before_step()
                 self.run_step(data)
                 self.iter += 1
-                self.storage.iteration = self.iter
                 for h in self.hooks:
                     h.after_step()
             self.storage.iteration = self.iter
