@@ -40,7 +40,8 @@ def main() -> None:
         "render only": SyntheticShapes("train"),
         "render + photometric": SyntheticShapes("train", photometric=PhotometricConfig()),
         "full (render + homography + photometric)": SyntheticShapes(
-            "train", photometric=PhotometricConfig(), homographic=HomographyConfig()),
+            "train", photometric=PhotometricConfig(), homographic=HomographyConfig()
+        ),
     }
     print(f"{'variant':<44}{'samples/s/core':>16}{'÷ target 400':>14}{'÷ ref 22.7':>12}")
     for name, ds in variants.items():

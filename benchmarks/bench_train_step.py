@@ -43,8 +43,15 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(None, [f"data.batch_size={args.batch}", f"device={args.device}",
-                                 "data.num_workers=0", f"output_dir={tmp}"])
+        cfg = load_config(
+            None,
+            [
+                f"data.batch_size={args.batch}",
+                f"device={args.device}",
+                "data.num_workers=0",
+                f"output_dir={tmp}",
+            ],
+        )
         task = build_task(cfg)
         trainer = Trainer(task, cfg, tmp)
         trainer.register_hooks([IterationTimer(), LRScheduler()])
@@ -68,8 +75,10 @@ def main() -> None:
         t_step = timed(step, args.iters, task.device)
         t_bare2 = timed(bare, args.iters, task.device)  # re-measure: these machines are noisy
         t_bare = min(t_bare, t_bare2)
-    print(f"device {task.device}, batch {args.batch}x1x{cfg.data.image_size[0]}x"
-          f"{cfg.data.image_size[1]}, {torch.get_num_threads()} threads")
+    print(
+        f"device {task.device}, batch {args.batch}x1x{cfg.data.image_size[0]}x"
+        f"{cfg.data.image_size[1]}, {torch.get_num_threads()} threads"
+    )
     print(f"bare forward+backward: {t_bare * 1e3:8.1f} ms")
     print(f"full training step:    {t_step * 1e3:8.1f} ms")
     print(f"ratio step / bare:     {t_step / t_bare:8.3f}   (target <= 1.25)")

@@ -19,9 +19,14 @@ def _bgr(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected (H, W) grey or (H, W, 3) BGR image, got shape {image.shape}")
 
 
-def draw_keypoints(image: np.ndarray, keypoints: np.ndarray,
-                   color: tuple[int, int, int] = (0, 255, 0), radius: int = 2, scale: int = 1,
-                   ground_truth: np.ndarray | None = None) -> np.ndarray:
+def draw_keypoints(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    color: tuple[int, int, int] = (0, 255, 0),
+    radius: int = 2,
+    scale: int = 1,
+    ground_truth: np.ndarray | None = None,
+) -> np.ndarray:
     """Circles at ``keypoints`` ``(N, 2)`` (x, y) (sub-pixel); GT ``(K, 2)`` in red.
 
     Returns ``(H·scale, W·scale, 3)`` uint8 BGR; ``scale`` enlarges small images so points stay
@@ -61,6 +66,10 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     """Write ``image`` to ``path`` (parents created); a failed write raises naming the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
+    try:
+        ok = cv2.imwrite(str(path), image)
+    except cv2.error as exc:
+        raise ValueError(f"could not write image {path}: {exc.err}") from None
+    if not ok:
         raise ValueError(f"could not write image {path}")
     return path

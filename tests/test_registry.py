@@ -42,7 +42,7 @@ def test_duplicate_name_is_an_error_unless_identical() -> None:
 
 
 def test_global_registries_are_populated() -> None:
-    import pointforge.tasks  # noqa: F401
+    import pointforge.tasks
     from pointforge.registry import DATASETS, HOOKS, LOSSES, MODELS, TASKS
 
     assert "magicpoint" in TASKS and "magicpoint" in MODELS and "superpoint" in MODELS

@@ -29,8 +29,12 @@ def main() -> None:
     ap.add_argument("--name", default="magicpoint_shapes")
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--wall-time-h", type=float, default=None)
-    ap.add_argument("--metrics", type=Path, default=None,
-                    help="eval metrics.json to record (default: RUN_DIR/eval/metrics.json)")
+    ap.add_argument(
+        "--metrics",
+        type=Path,
+        default=None,
+        help="eval metrics.json to record (default: RUN_DIR/eval/metrics.json)",
+    )
     args = ap.parse_args()
     ckpt = load_checkpoint(args.run_dir / "checkpoints" / args.checkpoint)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}

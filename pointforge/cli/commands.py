@@ -93,10 +93,19 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
 
     if args.num <= 0:
         raise ValueError(f"--num must be > 0, got {args.num}")
-    dump_shapes(args.out, split=args.split, num=args.num, seed=args.seed, noise=args.noise,
-                workers=args.workers, overwrite=args.overwrite)
-    print(f"wrote {args.num} images to {Path(args.out) / 'images'} and points to "
-          f"{Path(args.out) / 'points'}")
+    dump_shapes(
+        args.out,
+        split=args.split,
+        num=args.num,
+        seed=args.seed,
+        noise=args.noise,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"wrote {args.num} images to {Path(args.out) / 'images'} and points to "
+        f"{Path(args.out) / 'points'}"
+    )
     return 0
 
 
@@ -106,9 +115,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from pointforge import load_predictor
     from pointforge.visualization import draw_keypoints, save_png
 
-    pred = load_predictor(args.weights, device=args.device, max_keypoints=args.max_keypoints,
-                          detection_threshold=args.threshold, nms_radius=args.nms_radius,
-                          border=args.border)
+    pred = load_predictor(
+        args.weights,
+        device=args.device,
+        max_keypoints=args.max_keypoints,
+        detection_threshold=args.threshold,
+        nms_radius=args.nms_radius,
+        border=args.border,
+    )
     arrays: dict[str, np.ndarray] = {}
     for path in args.images:
         image = cv2.imread(path, cv2.IMREAD_UNCHANGED)

@@ -26,7 +26,9 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML config file (may use _base_ inheritance)")
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE",
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
         help="dotted config overrides, e.g. solver.lr=1e-4 data.batch_size=32",
     )
 
@@ -38,53 +40,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model from a config",
-                       description="Train from CONFIG into --output-dir (default: "
-                       "runs/<config stem>). Writes config.yaml, metrics.jsonl, tb/, "
-                       "checkpoints/ and eval/metrics.json.")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a config",
+        description="Train from CONFIG into --output-dir (default: "
+        "runs/<config stem>). Writes config.yaml, metrics.jsonl, tb/, "
+        "checkpoints/ and eval/metrics.json.",
+    )
     _add_config_args(p)
     p.add_argument("--output-dir", help="run directory (overrides output_dir in the config)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue exactly from <output-dir>/checkpoints/last.pth")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing run in --output-dir (its checkpoints are deleted)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue exactly from <output-dir>/checkpoints/last.pth",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --output-dir (its checkpoints are deleted)",
+    )
     p.set_defaults(func=commands.cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate weights and print a metrics table",
-                       description="Evaluate --weights with the evaluation protocol of CONFIG; "
-                       "prints a table and writes <output-dir>/eval/metrics.json.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate weights and print a metrics table",
+        description="Evaluate --weights with the evaluation protocol of CONFIG; "
+        "prints a table and writes <output-dir>/eval/metrics.json.",
+    )
     _add_config_args(p)
-    p.add_argument("--weights", required=True,
-                   help="a pointforge checkpoint (.pth) or a MagicLeap-v1 state dict")
+    p.add_argument(
+        "--weights",
+        required=True,
+        help="a pointforge checkpoint (.pth) or a MagicLeap-v1 state dict",
+    )
     p.add_argument("--output-dir", help="where eval/metrics.json goes (default: config's)")
     p.set_defaults(func=commands.cmd_eval)
 
-    p = sub.add_parser("config", help="print the resolved, validated config",
-                       description="Print CONFIG after _base_ merging, overrides, validation "
-                       "and default resolution, as YAML.")
+    p = sub.add_parser(
+        "config",
+        help="print the resolved, validated config",
+        description="Print CONFIG after _base_ merging, overrides, validation "
+        "and default resolution, as YAML.",
+    )
     _add_config_args(p)
     p.set_defaults(func=commands.cmd_config)
 
     p = sub.add_parser("data", help="dataset utilities")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="DATASET")
-    s = dsub.add_parser("shapes", help="dump Synthetic Shapes to disk",
-                        description="Write DIR/images/NNNNNN.png (uint8 grey) and "
-                        "DIR/points/NNNNNN.npy (float32 (K, 2) corners as (x, y) pixels, pixel "
-                        "centres at integer coordinates). The same seed gives the same files.")
+    s = dsub.add_parser(
+        "shapes",
+        help="dump Synthetic Shapes to disk",
+        description="Write DIR/images/NNNNNN.png (uint8 grey) and "
+        "DIR/points/NNNNNN.npy (float32 (K, 2) corners as (x, y) pixels, pixel "
+        "centres at integer coordinates). The same seed gives the same files.",
+    )
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--split", default="test", choices=["train", "val", "test"])
     s.add_argument("--num", type=int, default=1000, help="number of images (default 1000)")
     s.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    s.add_argument("--noise", action="store_true",
-                   help="apply the default photometric augmentation (the noisy test set)")
+    s.add_argument(
+        "--noise",
+        action="store_true",
+        help="apply the default photometric augmentation (the noisy test set)",
+    )
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     s.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     s.set_defaults(func=commands.cmd_data_shapes)
 
-    p = sub.add_parser("detect", help="detect keypoints in images and save them to .npz",
-                       description="Run a keypoint model on IMAGE files; writes one .npz with "
-                       "<stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for SuperPoint "
-                       "models, <stem>/descriptors (N, D).")
+    p = sub.add_parser(
+        "detect",
+        help="detect keypoints in images and save them to .npz",
+        description="Run a keypoint model on IMAGE files; writes one .npz with "
+        "<stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for SuperPoint "
+        "models, <stem>/descriptors (N, D).",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
     p.add_argument("--out", required=True, help="output .npz file")
@@ -93,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.015, help="detection threshold")
     p.add_argument("--nms-radius", type=int, default=4)
     p.add_argument("--border", type=int, default=4)
-    p.add_argument("--draw", default=None, metavar="DIR",
-                   help="also write <DIR>/<stem>.png with the keypoints drawn")
+    p.add_argument(
+        "--draw",
+        default=None,
+        metavar="DIR",
+        help="also write <DIR>/<stem>.png with the keypoints drawn",
+    )
     p.set_defaults(func=commands.cmd_detect)
     return parser
 

@@ -117,8 +117,11 @@ def check_values(cfg: Config) -> None:
     need(cfg.train.checkpoint_period > 0, "train.checkpoint_period", "must be > 0")
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
-    need(cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"), "device",
-         f"must be auto, cpu or cuda[:N], got {cfg.device!r}")
+    need(
+        cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
+        "device",
+        f"must be auto, cpu or cuda[:N], got {cfg.device!r}",
+    )
 
 
 def check_registered_names(cfg: Config) -> None:

@@ -27,7 +27,9 @@ def from_dict(schema: type[T], data: dict[str, Any], prefix: str = "") -> T:
     Missing keys take the schema default. Sequences become tuples so the result is immutable.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix or '<root>'}' must be a mapping, got {_tn(data)}")
+        raise ConfigError(
+            f"config section '{prefix or '<root>'}' must be a mapping, got {_tn(data)}"
+        )
     hints = get_type_hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
     for key in data:
@@ -86,7 +88,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return _convert(value, arg, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"config key '{key}' expects {_describe(tp)}, got {_tn(value)} ({value!r})")
+        raise ConfigError(
+            f"config key '{key}' expects {_describe(tp)}, got {_tn(value)} ({value!r})"
+        )
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
             # Never take a string (or a scalar) for a list: "abc" is not ["a", "b", "c"].

@@ -88,8 +88,13 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_to_tuple(state["python"]))
     np_s = state["numpy"]
     np.random.set_state(
-        ("MT19937", np_s["key"].numpy().astype(np.uint32), np_s["pos"], np_s["has_gauss"],
-         np_s["cached_gaussian"])
+        (
+            "MT19937",
+            np_s["key"].numpy().astype(np.uint32),
+            np_s["pos"],
+            np_s["has_gauss"],
+            np_s["cached_gaussian"],
+        )
     )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():

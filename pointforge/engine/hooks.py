@@ -211,7 +211,11 @@ class ProgressBar(HookBase):
 
         t = self.trainer
         self._bar = tqdm(
-            total=t.max_iter, initial=t.iter, desc="train", unit="it", dynamic_ncols=True,
+            total=t.max_iter,
+            initial=t.iter,
+            desc="train",
+            unit="it",
+            dynamic_ncols=True,
             disable=not self.enabled,
         )
 

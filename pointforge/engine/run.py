@@ -75,8 +75,9 @@ def write_config(cfg: Config, out: Path) -> None:
     if path.is_file():
         old = _flatten(yaml.safe_load(path.read_text()) or {})
         new = _flatten(to_dict(cfg))
-        changed = {k: (old.get(k), new.get(k)) for k in new.keys() | old.keys()
-                   if old.get(k) != new.get(k)}
+        changed = {
+            k: (old.get(k), new.get(k)) for k in new.keys() | old.keys() if old.get(k) != new.get(k)
+        }
         for k, (a, b) in sorted(changed.items()):
             log.warning("config changed on resume: %s: %r -> %r", k, a, b)
     tmp = path.with_suffix(".yaml.tmp")

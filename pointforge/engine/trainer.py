@@ -19,10 +19,10 @@ from pointforge.config.schema import Config
 from pointforge.config.validate import to_dict
 from pointforge.data.loader import move_to_device
 from pointforge.engine.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
+from pointforge.engine.events import EventStorage
 from pointforge.engine.hooks import HookBase
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
 from pointforge.tasks.base import Task
-from pointforge.engine.events import EventStorage
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -120,8 +120,11 @@ class Trainer:
         t0 = time.perf_counter()
         batch = move_to_device(next(data), self.device)
         data_time = time.perf_counter() - t0
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        ):
             losses = self.task.training_step(self.model, batch)
         total = sum(losses.values())
         assert isinstance(total, torch.Tensor)

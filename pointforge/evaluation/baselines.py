@@ -19,12 +19,14 @@ METHODS = ("fast", "harris", "shi")
 RELATIVE_THRESHOLD = 1e-3
 
 
-def _from_response(resp: np.ndarray, max_keypoints: int, nms_radius: int, border: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _from_response(
+    resp: np.ndarray, max_keypoints: int, nms_radius: int, border: int
+) -> tuple[np.ndarray, np.ndarray]:
     h, w = resp.shape
     size = 2 * nms_radius + 1
     peaks = (resp == maximum_filter(resp, size=size, mode="constant")) & (
-        resp > RELATIVE_THRESHOLD * max(float(resp.max()), 1e-12))
+        resp > RELATIVE_THRESHOLD * max(float(resp.max()), 1e-12)
+    )
     if border > 0:
         frame = np.zeros_like(peaks)
         frame[border : h - border, border : w - border] = True
@@ -36,8 +38,9 @@ def _from_response(resp: np.ndarray, max_keypoints: int, nms_radius: int, border
     return kpts.reshape(-1, 2), scores[order].astype(np.float32)
 
 
-def classical_keypoints(image: np.ndarray, method: str, max_keypoints: int = 1000,
-                        nms_radius: int = 4, border: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def classical_keypoints(
+    image: np.ndarray, method: str, max_keypoints: int = 1000, nms_radius: int = 4, border: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """``(N, 2)`` float32 (x, y) and ``(N,)`` scores, sorted by score descending."""
     if method not in METHODS:
         raise ValueError(f"unknown classical detector '{method}'; valid: {', '.join(METHODS)}")
@@ -58,6 +61,7 @@ def classical_keypoints(image: np.ndarray, method: str, max_keypoints: int = 100
     return _from_response(resp, max_keypoints, nms_radius, border)
 
 
-def classical_keypoints_batch(images: Sequence[np.ndarray], method: str, **kwargs
-                              ) -> list[tuple[np.ndarray, np.ndarray]]:
+def classical_keypoints_batch(
+    images: Sequence[np.ndarray], method: str, **kwargs
+) -> list[tuple[np.ndarray, np.ndarray]]:
     return [classical_keypoints(img, method, **kwargs) for img in images]

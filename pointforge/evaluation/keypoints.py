@@ -17,8 +17,9 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 
-def match_image(keypoints: np.ndarray, scores: np.ndarray, gt: np.ndarray, distance: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def match_image(
+    keypoints: np.ndarray, scores: np.ndarray, gt: np.ndarray, distance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Greedy matching of one image. Returns ``(is_tp (N,) bool, error (N,) float)``.
 
     The greedy loop runs over this image's detections only, on a precomputed distance matrix.
@@ -39,9 +40,11 @@ def match_image(keypoints: np.ndarray, scores: np.ndarray, gt: np.ndarray, dista
     return tp, err
 
 
-def precision_recall_curve(predictions: Sequence[tuple[np.ndarray, np.ndarray]],
-                           ground_truth: Sequence[np.ndarray], distance: float = 4.0
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_curve(
+    predictions: Sequence[tuple[np.ndarray, np.ndarray]],
+    ground_truth: Sequence[np.ndarray],
+    distance: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pooled ``(precision, recall, scores, errors_of_tps)`` over the score ranking."""
     if len(predictions) != len(ground_truth):
         raise ValueError(f"{len(predictions)} predictions for {len(ground_truth)} GT images")
@@ -62,8 +65,11 @@ def precision_recall_curve(predictions: Sequence[tuple[np.ndarray, np.ndarray]],
     return precision, recall, scores, np.concatenate(errors) if errors else np.zeros(0)
 
 
-def detection_ap(predictions: Sequence[tuple[np.ndarray, np.ndarray]],
-                 ground_truth: Sequence[np.ndarray], distance: float = 4.0) -> dict[str, float]:
+def detection_ap(
+    predictions: Sequence[tuple[np.ndarray, np.ndarray]],
+    ground_truth: Sequence[np.ndarray],
+    distance: float = 4.0,
+) -> dict[str, float]:
     """Pooled AP at ``distance`` px and localisation error (mean TP distance).
 
     With no ground truth at all the AP is 0.0 (nothing can be recalled).

@@ -40,8 +40,9 @@ class HomographyConfig:
     num_candidates: int = 25
 
 
-def _trunc_normal(shape: tuple[int, ...], mean: float, std: float, generator, device, dtype
-                  ) -> torch.Tensor:
+def _trunc_normal(
+    shape: tuple[int, ...], mean: float, std: float, generator, device, dtype
+) -> torch.Tensor:
     """Normal clipped at ±2σ (resampling-free: clamp is enough for augmentation amplitudes)."""
     x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
     return mean + std * x.clamp(-2.0, 2.0)
@@ -64,10 +65,15 @@ def homography_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor
     return torch.cat([h, torch.ones_like(h[:, :1])], dim=1).reshape(-1, 3, 3)
 
 
-def sample_homography(batch: int, height: int, width: int, cfg: HomographyConfig,
-                      generator: torch.Generator | None = None,
-                      device: torch.device | str | None = None,
-                      dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def sample_homography(
+    batch: int,
+    height: int,
+    width: int,
+    cfg: HomographyConfig,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """``(B, 3, 3)`` random homographies in pixel coordinates (source → warped).
 
     A patch (``patch_ratio`` of the image, centred) is perturbed in normalised [0, 1]
@@ -109,8 +115,11 @@ def sample_homography(batch: int, height: int, width: int, cfg: HomographyConfig
     if n > 1:
         inside = ((cand >= 0) & (cand <= 1)).flatten(2).all(dim=2)  # (B, n)
         # First valid candidate; if none is valid fall back to the unrotated, unscaled patch.
-        idx = torch.where(inside.any(1), inside.float().argmax(1), torch.zeros_like(inside[:, 0],
-                          dtype=torch.long))
+        idx = torch.where(
+            inside.any(1),
+            inside.float().argmax(1),
+            torch.zeros_like(inside[:, 0], dtype=torch.long),
+        )
         chosen = cand[torch.arange(batch, device=dev), idx]
         pts = torch.where(inside.any(1)[:, None, None], chosen, pts)
     else:
@@ -130,26 +139,39 @@ def warp_points(points: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
 
 
 def _pixel_grid(height: int, width: int, device, dtype) -> torch.Tensor:
-    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
-                            torch.arange(width, device=device, dtype=dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
     return torch.stack([xs, ys], dim=-1).reshape(-1, 2)  # (H*W, 2)
 
 
-def warp_images(images: torch.Tensor, H: torch.Tensor, out_size: tuple[int, int] | None = None,
-                mode: str = "bilinear") -> torch.Tensor:
+def warp_images(
+    images: torch.Tensor,
+    H: torch.Tensor,
+    out_size: tuple[int, int] | None = None,
+    mode: str = "bilinear",
+) -> torch.Tensor:
     """Warp ``(B, C, h, w)`` by ``(B, 3, 3)``: ``out(p) = in(H⁻¹ p)``; outside → 0."""
     b, _, h, w = images.shape
     oh, ow = out_size or (h, w)
     grid = _pixel_grid(oh, ow, images.device, torch.float32)
     src = warp_points(grid.expand(b, -1, -1), torch.linalg.inv(H.float()))  # (B, oh*ow, 2)
-    norm = torch.stack([2 * src[..., 0] / max(w - 1, 1) - 1,
-                        2 * src[..., 1] / max(h - 1, 1) - 1], dim=-1)
+    norm = torch.stack(
+        [2 * src[..., 0] / max(w - 1, 1) - 1, 2 * src[..., 1] / max(h - 1, 1) - 1], dim=-1
+    )
     norm = norm.reshape(b, oh, ow, 2).to(images.dtype)
     return F.grid_sample(images, norm, mode=mode, padding_mode="zeros", align_corners=True)
 
 
-def valid_mask(H: torch.Tensor, height: int, width: int, erode: int = 0,
-               src_size: tuple[int, int] | None = None) -> torch.Tensor:
+def valid_mask(
+    H: torch.Tensor,
+    height: int,
+    width: int,
+    erode: int = 0,
+    src_size: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """``(B, 1, H, W)`` float: 1 where the warped pixel comes from inside the source image,
     eroded by ``erode`` pixels (interpolation near the border mixes in the zero padding)."""
     sh, sw = src_size or (height, width)

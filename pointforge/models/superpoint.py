@@ -30,8 +30,9 @@ class SuperPoint(nn.Module):
     ``(B, D, H/8, W/8)`` L2-normalised over D.
     """
 
-    def __init__(self, descriptor: bool = True, descriptor_dim: int = 256,
-                 batchnorm: bool = False) -> None:
+    def __init__(
+        self, descriptor: bool = True, descriptor_dim: int = 256, batchnorm: bool = False
+    ) -> None:
         super().__init__()
         self.has_descriptor = descriptor
         self.batchnorm = batchnorm

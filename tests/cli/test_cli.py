@@ -31,14 +31,19 @@ def test_config_prints_resolved_yaml(capsys: pytest.CaptureFixture) -> None:
     ("argv", "message"),
     [
         (["config", "missing.yaml"], "config file not found: missing.yaml"),
-        (["config", str(CONFIGS / "magicpoint_shapes.yaml"), "solver.lrr=1"],
-         "Did you mean 'solver.lr'?"),
-        (["config", str(CONFIGS / "magicpoint_shapes.yaml"), "task=magicpiont"],
-         "config key 'task': unknown task 'magicpiont'. Did you mean 'magicpoint'?"),
+        (
+            ["config", str(CONFIGS / "magicpoint_shapes.yaml"), "solver.lrr=1"],
+            "Did you mean 'solver.lr'?",
+        ),
+        (
+            ["config", str(CONFIGS / "magicpoint_shapes.yaml"), "task=magicpiont"],
+            "config key 'task': unknown task 'magicpiont'. Did you mean 'magicpoint'?",
+        ),
     ],
 )
-def test_bad_input_is_one_named_line(argv: list[str], message: str,
-                                     capsys: pytest.CaptureFixture) -> None:
+def test_bad_input_is_one_named_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -47,15 +52,23 @@ def test_bad_input_is_one_named_line(argv: list[str], message: str,
 
 
 def test_unknown_task_named_at_train(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["train", str(CONFIGS / "magicpoint_shapes_quick.yaml"), "task=magicpiont",
-                 "--output-dir", str(tmp_path / "r")])
+    code = main(
+        [
+            "train",
+            str(CONFIGS / "magicpoint_shapes_quick.yaml"),
+            "task=magicpiont",
+            "--output-dir",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "unknown task 'magicpiont'" in err and "Did you mean 'magicpoint'" in err
     assert not (tmp_path / "r").exists()  # validation happens before anything is written
 
 
-def test_train_resume_eval_and_refusal(tmp_path: Path, tiny_overrides: list[str],
-                                       capsys: pytest.CaptureFixture) -> None:
+def test_train_resume_eval_and_refusal(
+    tmp_path: Path, tiny_overrides: list[str], capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "run"
     cfg = str(CONFIGS / "magicpoint_shapes_quick.yaml")
     args = ["train", cfg, *tiny_overrides, "--output-dir", str(out)]
@@ -68,8 +81,17 @@ def test_train_resume_eval_and_refusal(tmp_path: Path, tiny_overrides: list[str]
     assert "already holds a run" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
     assert "already finished" in capsys.readouterr().out
-    code = main(["eval", cfg, *tiny_overrides, "--weights", str(out / "checkpoints/final.pth"),
-                 "--output-dir", str(tmp_path / "ev")])
+    code = main(
+        [
+            "eval",
+            cfg,
+            *tiny_overrides,
+            "--weights",
+            str(out / "checkpoints/final.pth"),
+            "--output-dir",
+            str(tmp_path / "ev"),
+        ]
+    )
     assert code == 0
     saved = json.loads((tmp_path / "ev/eval/metrics.json").read_text())
     assert 0.0 <= saved["metrics"]["clean/ap"] <= 1.0
@@ -89,10 +111,34 @@ def test_detect_writes_npz(tmp_path: Path, tiny_overrides: list[str]) -> None:
     cv2.rectangle(img, (20, 16), (60, 48), 255, -1)
     cv2.imwrite(str(tmp_path / "sq.png"), img)
     npz = tmp_path / "k.npz"
-    assert main(["detect", str(tmp_path / "sq.png"), "--weights",
-                 str(out / "checkpoints/final.pth"), "--out", str(npz), "--threshold", "0"]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                str(tmp_path / "sq.png"),
+                "--weights",
+                str(out / "checkpoints/final.pth"),
+                "--out",
+                str(npz),
+                "--threshold",
+                "0",
+            ]
+        )
+        == 0
+    )
     data = np.load(npz)
     assert data["sq/keypoints"].shape[1] == 2 and data["sq/keypoints"].dtype == np.float32
     assert len(data["sq/scores"]) == len(data["sq/keypoints"]) > 0
-    assert main(["detect", str(tmp_path / "nope.png"), "--weights",
-                 str(out / "checkpoints/final.pth"), "--out", str(npz)]) == 2
+    assert (
+        main(
+            [
+                "detect",
+                str(tmp_path / "nope.png"),
+                "--weights",
+                str(out / "checkpoints/final.pth"),
+                "--out",
+                str(npz),
+            ]
+        )
+        == 2
+    )

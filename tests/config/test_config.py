@@ -14,7 +14,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_defaults_yaml_and_overrides_compose(tmp_path: Path) -> None:
-    base = write(tmp_path / "base.yaml", "solver:\n  lr: 0.01\n  max_iter: 100\n")
+    write(tmp_path / "base.yaml", "solver:\n  lr: 0.01\n  max_iter: 100\n")
     child = write(tmp_path / "child.yaml", "_base_: base.yaml\nsolver:\n  max_iter: 7\n")
     cfg = load_config(child, ["data.batch_size=3", "solver.steps=[2, 5]"])
     assert cfg.solver.lr == 0.01  # from base
@@ -32,7 +32,9 @@ def test_config_is_frozen() -> None:
 
 
 def test_unknown_key_suggests_closest(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown config key 'solver.lrr'.*Did you mean 'solver.lr'"):
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'solver.lrr'.*Did you mean 'solver.lr'"
+    ):
         load_config(None, ["solver.lrr=0.1"])
     path = write(tmp_path / "c.yaml", "trian:\n  log_period: 3\n")
     with pytest.raises(ConfigError, match="Did you mean 'train'"):
@@ -63,10 +65,10 @@ def test_choices_and_values_are_checked() -> None:
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
     bad = write(tmp_path / "bad.yaml", "solver: [unclosed\n")
-    with pytest.raises(ConfigError, match="cannot parse YAML config .*bad.yaml"):
+    with pytest.raises(ConfigError, match=r"cannot parse YAML config .*bad\.yaml"):
         load_config(bad)
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         load_config(None, ["solver.lr"])

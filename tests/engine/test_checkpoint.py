@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from pointforge.engine.checkpoint import (
-    CheckpointError,
     Checkpointer,
+    CheckpointError,
     atomic_save,
     capture_rng_state,
     load_checkpoint,

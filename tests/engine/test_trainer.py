@@ -43,8 +43,11 @@ class RegressionTask(Task):
 
     def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
         return build_train_loader(
-            NoisyLine(), self.cfg.data.batch_size, self.cfg.data.num_workers or 0,
-            self.cfg.seed, start_iter,
+            NoisyLine(),
+            self.cfg.data.batch_size,
+            self.cfg.data.num_workers or 0,
+            self.cfg.seed,
+            start_iter,
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -63,11 +66,20 @@ class RegressionTask(Task):
 
 def regression_cfg(out: Path, max_iter: int = 8, workers: int = 0, **extra: str):
     overrides = [
-        "task=test_regression", f"solver.max_iter={max_iter}", "solver.lr=0.01",
-        "data.batch_size=8", f"data.num_workers={workers}", "train.checkpoint_period=2",
-        "train.eval_period=4", "train.log_period=1", "train.progress_bar=false",
-        "solver.lr_schedule=cosine", "solver.warmup_iters=3", "device=cpu",
-        f"output_dir={out}", *[f"{k}={v}" for k, v in extra.items()],
+        "task=test_regression",
+        f"solver.max_iter={max_iter}",
+        "solver.lr=0.01",
+        "data.batch_size=8",
+        f"data.num_workers={workers}",
+        "train.checkpoint_period=2",
+        "train.eval_period=4",
+        "train.log_period=1",
+        "train.progress_bar=false",
+        "solver.lr_schedule=cosine",
+        "solver.warmup_iters=3",
+        "device=cpu",
+        f"output_dir={out}",
+        *[f"{k}={v}" for k, v in extra.items()],
     ]
     return load_config(None, overrides)
 
@@ -98,14 +110,19 @@ def test_exact_resume_matches_uninterrupted_run(
             run.train(regression_cfg(tmp_path / "b", workers=workers))
     assert load_checkpoint(tmp_path / "b/checkpoints/last.pth")["iteration"] == 4
     run.train(regression_cfg(tmp_path / "b", workers=workers), resume=True)
-    a, b = weights(tmp_path / "a/checkpoints/final.pth"), weights(tmp_path / "b/checkpoints/final.pth")
+    a, b = (
+        weights(tmp_path / "a/checkpoints/final.pth"),
+        weights(tmp_path / "b/checkpoints/final.pth"),
+    )
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
     ca = load_checkpoint(tmp_path / "a/checkpoints/final.pth")
     cb = load_checkpoint(tmp_path / "b/checkpoints/final.pth")
     assert ca["scheduler"] == cb["scheduler"]
-    assert torch.equal(ca["optimizer"]["state"][0]["exp_avg"], cb["optimizer"]["state"][0]["exp_avg"])
+    assert torch.equal(
+        ca["optimizer"]["state"][0]["exp_avg"], cb["optimizer"]["state"][0]["exp_avg"]
+    )
 
 
 def test_output_layout_and_logs(tmp_path: Path) -> None:
@@ -138,7 +155,7 @@ def test_output_dir_policy(tmp_path: Path) -> None:
     with pytest.raises(run.OutputDirError, match="does not exist"):
         run.train(regression_cfg(out), resume=True)
     run.train(regression_cfg(out, max_iter=2))
-    with pytest.raises(run.OutputDirError, match="already holds a run.*--resume.*--overwrite"):
+    with pytest.raises(run.OutputDirError, match=r"already holds a run.*--resume.*--overwrite"):
         run.train(regression_cfg(out, max_iter=2))
     (out / "notes.txt").write_text("mine")
     run.train(regression_cfg(out, max_iter=2), overwrite=True)
@@ -149,7 +166,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     RegressionTask.nan_at = 5
     try:
-        with pytest.raises(NonFiniteLossError, match="loss is nan at iteration 5"):
+        with pytest.raises(NonFiniteLossError, match=r"loss is nan at iteration 5"):
             run.train(regression_cfg(out))
     finally:
         RegressionTask.nan_at = None
@@ -159,11 +176,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     assert not (out / "checkpoints/final.pth").exists()
 
 
-def test_magicpoint_exact_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                 tiny_overrides: list[str]) -> None:
+def test_magicpoint_exact_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_overrides: list[str]
+) -> None:
     def cfg(name: str):
-        return load_config(None, [*tiny_overrides, f"output_dir={tmp_path / name}",
-                                  "solver.max_iter=4", "eval.noisy=false"])
+        return load_config(
+            None,
+            [
+                *tiny_overrides,
+                f"output_dir={tmp_path / name}",
+                "solver.max_iter=4",
+                "eval.noisy=false",
+            ],
+        )
 
     metrics = run.train(cfg("a"))
     assert 0.0 <= metrics["clean/ap"] <= 1.0 and "clean/harris/ap" in metrics
@@ -172,7 +197,10 @@ def test_magicpoint_exact_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         with pytest.raises(KeyboardInterrupt):
             run.train(cfg("b"))
     run.train(cfg("b"), resume=True)
-    a, b = weights(tmp_path / "a/checkpoints/final.pth"), weights(tmp_path / "b/checkpoints/final.pth")
+    a, b = (
+        weights(tmp_path / "a/checkpoints/final.pth"),
+        weights(tmp_path / "b/checkpoints/final.pth"),
+    )
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert (tmp_path / "a/eval/detections.png").is_file()

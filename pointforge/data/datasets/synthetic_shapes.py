@@ -25,8 +25,9 @@ DEFAULT_SIZE = {"train": 10**9, "val": 500, "test": 1000}
 HOMOGRAPHY_CHUNK = 64
 
 
-def warp_sample(image: np.ndarray, points: np.ndarray, H: np.ndarray, margin: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def warp_sample(
+    image: np.ndarray, points: np.ndarray, H: np.ndarray, margin: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warp one uint8 image, its points ``(K, 2)`` and an all-valid mask by ``H`` (3, 3).
 
     Single-sample CPU path with OpenCV, the same convention as the batched torch functions in
@@ -35,13 +36,20 @@ def warp_sample(image: np.ndarray, points: np.ndarray, H: np.ndarray, margin: in
     the eroded invalid border are dropped.
     """
     h, w = image.shape
-    warped = cv2.warpPerspective(image, H, (w, h), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    mask = cv2.warpPerspective(np.ones((h, w), np.uint8), H, (w, h), flags=cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    warped = cv2.warpPerspective(
+        image, H, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    mask = cv2.warpPerspective(
+        np.ones((h, w), np.uint8),
+        H,
+        (w, h),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     if margin > 0:
-        mask = cv2.erode(mask, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8),
-                         borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        # Default border: the image frame itself is not "invalid source", as in valid_mask().
+        mask = cv2.erode(mask, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     if len(points):
         p = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64), H)
         p = p.reshape(-1, 2)
@@ -61,14 +69,20 @@ class SyntheticShapes(Dataset):
     points, mask) → photometric augmentation.
     """
 
-    def __init__(self, split: str = "train", size: int | None = None,
-                 image_size: Sequence[int] = (120, 160), seed: int = 0,
-                 primitives: Sequence[str] | None = None,
-                 photometric: PhotometricConfig | None = None,
-                 homographic: HomographyConfig | None = None) -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        size: int | None = None,
+        image_size: Sequence[int] = (120, 160),
+        seed: int = 0,
+        primitives: Sequence[str] | None = None,
+        photometric: PhotometricConfig | None = None,
+        homographic: HomographyConfig | None = None,
+    ) -> None:
         if split not in SPLIT_ID:
-            raise ValueError(f"SyntheticShapes: unknown split '{split}'; valid: "
-                             f"{', '.join(SPLIT_ID)}")
+            raise ValueError(
+                f"SyntheticShapes: unknown split '{split}'; valid: {', '.join(SPLIT_ID)}"
+            )
         if size is not None and size <= 0:
             raise ValueError(f"SyntheticShapes: size must be > 0, got {size}")
         self.split = split
@@ -110,8 +124,9 @@ class SyntheticShapes(Dataset):
         image, points = render_shapes(rng, self.height, self.width, self.primitives)
         mask = np.ones((self.height, self.width), np.float32)
         if self.homographic is not None:
-            image, mask, points = warp_sample(image, points, self._homography(index),
-                                              self.homographic.valid_border_margin)
+            image, mask, points = warp_sample(
+                image, points, self._homography(index), self.homographic.valid_border_margin
+            )
         if self.photometric is not None:
             image = photometric_augment(image, rng, self.photometric)
         return image, points.reshape(-1, 2).astype(np.float32), mask

@@ -37,9 +37,16 @@ def _write_one(args: tuple[SyntheticShapes, int, Path]) -> int:
     return i
 
 
-def dump_shapes(out_dir: str | Path, split: str = "test", num: int = 1000, seed: int = 0,
-                noise: bool = False, workers: int | None = None, overwrite: bool = False,
-                image_size: tuple[int, int] = (120, 160)) -> Path:
+def dump_shapes(
+    out_dir: str | Path,
+    split: str = "test",
+    num: int = 1000,
+    seed: int = 0,
+    noise: bool = False,
+    workers: int | None = None,
+    overwrite: bool = False,
+    image_size: tuple[int, int] = (120, 160),
+) -> Path:
     """Write ``num`` samples of ``split``; ``noise`` applies the default photometric noise."""
     out = Path(out_dir)
     images = out / "images"
@@ -47,8 +54,13 @@ def dump_shapes(out_dir: str | Path, split: str = "test", num: int = 1000, seed:
         raise ValueError(f"output dir {out} already holds images; use --overwrite or another dir")
     images.mkdir(parents=True, exist_ok=True)
     (out / "points").mkdir(parents=True, exist_ok=True)
-    ds = SyntheticShapes(split, size=num, image_size=image_size, seed=seed,
-                         photometric=PhotometricConfig() if noise else None)
+    ds = SyntheticShapes(
+        split,
+        size=num,
+        image_size=image_size,
+        seed=seed,
+        photometric=PhotometricConfig() if noise else None,
+    )
     jobs = [(ds, i, out) for i in range(num)]
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=num, desc=f"shapes {split}", unit="img", disable=None)

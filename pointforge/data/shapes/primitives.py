@@ -27,13 +27,33 @@ def snap(pts: np.ndarray) -> np.ndarray:
     return (fix(pts) / SCALE).astype(np.float32).reshape(-1, 2)
 
 
-def contrasting_colour(rng: np.random.Generator, background: float, min_diff: float = 40.0
-                       ) -> float:
+def contrasting_colour(
+    rng: np.random.Generator, background: float, min_diff: float = 40.0
+) -> float:
     """A grey level at least ``min_diff`` away from ``background`` (so corners are visible)."""
     lo, hi = background - min_diff, background + min_diff
-    choices = [c for c in (rng.uniform(0, lo) if lo > 0 else None,
-                           rng.uniform(hi, 255) if hi < 255 else None) if c is not None]
+    choices = [
+        c
+        for c in (
+            rng.uniform(0, lo) if lo > 0 else None,
+            rng.uniform(hi, 255) if hi < 255 else None,
+        )
+        if c is not None
+    ]
     return float(choices[int(rng.integers(len(choices)))]) if choices else 255.0 - background
+
+
+def local_background(img: np.ndarray, pts: np.ndarray) -> float:
+    """Mean grey level of ``img`` over the bounding box of ``pts`` (the shape's surroundings).
+
+    Colours are chosen against this *local* level, not the global mean, so a shape is never
+    drawn in nearly the colour of the background right under it.
+    """
+    h, w = img.shape
+    pts = np.asarray(pts, np.float64).reshape(-1, 2)
+    x0, y0 = np.clip(np.floor(pts.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int), 0, [w - 1, h - 1])
+    return float(img[y0 : y1 + 1, x0 : x1 + 1].mean())
 
 
 def _segments_intersect(p1, p2, q1, q2) -> bool:
@@ -61,7 +81,8 @@ def draw_lines(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.ndarr
     for p, q in segs:
         fp, fq = fix([p, q])
         thick = int(rng.integers(1, max(2, min(h, w) // 40 + 2)))
-        cv2.line(img, tuple(fp), tuple(fq), contrasting_colour(rng, bg), thick, AA, SHIFT)
+        colour = contrasting_colour(rng, local_background(img, np.array([p, q])))
+        cv2.line(img, tuple(fp), tuple(fq), colour, thick, AA, SHIFT)
         pts += [p, q]
     return snap(np.array(pts)) if pts else EMPTY
 
@@ -81,8 +102,9 @@ def _polygon_ok(pts: np.ndarray, min_edge: float) -> bool:
     return True
 
 
-def random_polygon(rng: np.random.Generator, cx: float, cy: float, radius: float
-                   ) -> np.ndarray | None:
+def random_polygon(
+    rng: np.random.Generator, cx: float, cy: float, radius: float
+) -> np.ndarray | None:
     """A convex 3–5-gon: sorted random angles around a centre with jittered radii."""
     n = int(rng.integers(3, 6))
     for _ in range(10):
@@ -101,7 +123,7 @@ def draw_polygon(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.nda
     pts = random_polygon(rng, rng.uniform(r, w - 1 - r), rng.uniform(r, h - 1 - r), r)
     if pts is None:
         return EMPTY
-    cv2.fillPoly(img, [fix(pts)], contrasting_colour(rng, bg), AA, SHIFT)
+    cv2.fillPoly(img, [fix(pts)], contrasting_colour(rng, local_background(img, pts)), AA, SHIFT)
     return snap(pts)
 
 
@@ -121,7 +143,8 @@ def draw_multiple_polygons(img: np.ndarray, rng: np.random.Generator, bg: float)
         if pts is None:
             continue
         circles.append((cx, cy, r))
-        cv2.fillPoly(img, [fix(pts)], contrasting_colour(rng, bg), AA, SHIFT)
+        colour = contrasting_colour(rng, local_background(img, pts))
+        cv2.fillPoly(img, [fix(pts)], colour, AA, SHIFT)
         out.append(pts)
     return snap(np.concatenate(out)) if out else EMPTY
 
@@ -133,8 +156,18 @@ def draw_ellipses(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.nd
         ax, ay = rng.uniform(0.05, 0.25, 2) * min(h, w)
         c = fix([rng.uniform(0, w - 1), rng.uniform(0, h - 1)])
         axes = (int(ax * SCALE), int(ay * SCALE))
-        cv2.ellipse(img, tuple(c), axes, float(rng.uniform(0, 180)), 0, 360,
-                    contrasting_colour(rng, bg), -1, AA, SHIFT)
+        cv2.ellipse(
+            img,
+            tuple(c),
+            axes,
+            float(rng.uniform(0, 180)),
+            0,
+            360,
+            contrasting_colour(rng, bg),
+            -1,
+            AA,
+            SHIFT,
+        )
     return EMPTY
 
 
@@ -148,7 +181,7 @@ def draw_star(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.ndarra
     if n > 1 and np.min(np.diff(np.r_[ang, ang[0] + 2 * np.pi])) < 0.5:
         ang = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 2 * np.pi)
     tips = c + (r * rng.uniform(0.6, 1.0, n))[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
-    colour = contrasting_colour(rng, bg)
+    colour = contrasting_colour(rng, local_background(img, np.vstack([c, tips])))
     thick = int(rng.integers(1, max(2, min(h, w) // 40 + 2)))
     fc = fix(c)
     for t in fix(tips):
@@ -156,8 +189,7 @@ def draw_star(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.ndarra
     return snap(np.vstack([c, tips]))
 
 
-def _random_quad_homography(rng: np.random.Generator, w: float, h: float, amp: float
-                            ) -> np.ndarray:
+def _random_quad_homography(rng: np.random.Generator, w: float, h: float, amp: float) -> np.ndarray:
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     dst = src + rng.uniform(-amp, amp, (4, 2)).astype(np.float32) * np.array([w, h], np.float32)
     return cv2.getPerspectiveTransform(src, dst)
@@ -179,13 +211,18 @@ def draw_checkerboard(img: np.ndarray, rng: np.random.Generator, bg: float) -> n
     angle = rng.uniform(0, 2 * np.pi)
     R = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     warped = _apply(H, grid.reshape(-1, 2))
-    warped = (warped - warped.mean(0)) @ R.T + [rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h]
+    warped = (warped - warped.mean(0)) @ R.T + [
+        rng.uniform(0.3, 0.7) * w,
+        rng.uniform(0.3, 0.7) * h,
+    ]
+    c1 = contrasting_colour(rng, local_background(img, warped))
     warped = warped.reshape(rows + 1, cols + 1, 2)
-    c1 = contrasting_colour(rng, bg)
     c2 = contrasting_colour(rng, c1, 60.0)
     for i in range(rows):
         for j in range(cols):
-            quad = np.array([warped[i, j], warped[i, j + 1], warped[i + 1, j + 1], warped[i + 1, j]])
+            quad = np.array(
+                [warped[i, j], warped[i, j + 1], warped[i + 1, j + 1], warped[i + 1, j]]
+            )
             cv2.fillConvexPoly(img, fix(quad), c1 if (i + j) % 2 == 0 else c2, AA, SHIFT)
     pts = snap(warped.reshape(-1, 2))
     inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
@@ -207,7 +244,7 @@ def draw_stripes(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.nda
     centre = np.array([rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h])
     top = np.stack([edges - width / 2, np.full_like(edges, -length / 2)], 1) @ R.T + centre
     bot = np.stack([edges - width / 2, np.full_like(edges, length / 2)], 1) @ R.T + centre
-    c1 = contrasting_colour(rng, bg)
+    c1 = contrasting_colour(rng, local_background(img, np.vstack([top, bot])))
     for i in range(0, len(edges) - 1, 2):  # every other stripe filled, the rest is background
         quad = np.array([top[i], top[i + 1], bot[i + 1], bot[i]])
         cv2.fillConvexPoly(img, fix(quad), c1, AA, SHIFT)
@@ -236,10 +273,12 @@ def draw_cube(img: np.ndarray, rng: np.random.Generator, bg: float) -> np.ndarra
     faces = [(0, 1, 3, 2), (4, 5, 7, 6), (0, 1, 5, 4), (2, 3, 7, 6), (0, 2, 6, 4), (1, 3, 7, 5)]
     hidden = int(np.argmin(v[:, 2]))  # farthest from the viewer (viewer looks along -z)
     visible = [f for f in faces if hidden not in f]
-    colour = contrasting_colour(rng, bg)
-    for f in visible:
-        shade = float(np.clip(colour + rng.uniform(-60, 60), 0, 255))
-        cv2.fillConvexPoly(img, fix(p2[list(f)]), shade, AA, SHIFT)
+    colour = contrasting_colour(rng, local_background(img, p2))
+    # Faces differ from each other by >= 30 grey levels so the inner edges (and the central
+    # junction) are visible.
+    shades = colour + np.array([0.0, 35.0, -35.0])[rng.permutation(3)]
+    for f, shade in zip(visible, shades):
+        cv2.fillConvexPoly(img, fix(p2[list(f)]), float(np.clip(shade, 0, 255)), AA, SHIFT)
     pts = snap(np.delete(p2, hidden, axis=0))
     inside = (pts[:, 0] >= 0) & (pts[:, 0] <= w - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= h - 1)
     return pts[inside]

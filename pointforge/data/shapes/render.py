@@ -37,13 +37,18 @@ def check_primitives(primitives: Sequence[str] | None) -> tuple[str, ...]:
         return PRIMITIVE_NAMES
     bad = [p for p in primitives if p not in PRIMITIVES]
     if bad or not primitives:
-        raise ValueError(f"unknown Synthetic Shapes primitive(s) {bad}; valid: "
-                         f"{', '.join(PRIMITIVE_NAMES)}")
+        raise ValueError(
+            f"unknown Synthetic Shapes primitive(s) {bad}; valid: {', '.join(PRIMITIVE_NAMES)}"
+        )
     return tuple(primitives)
 
 
-def render_shapes(rng: np.random.Generator, height: int = 120, width: int = 160,
-                  primitives: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_shapes(
+    rng: np.random.Generator,
+    height: int = 120,
+    width: int = 160,
+    primitives: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(H, W)`` uint8 image and float32 ``(K, 2)`` exact corners (x, y), integer centres."""
     names = check_primitives(primitives)
     name = names[int(rng.integers(len(names)))]

@@ -39,8 +39,9 @@ def _contrast(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig)
     return (img - mean) * rng.uniform(*cfg.contrast) + mean
 
 
-def _gaussian_noise(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
-                    ) -> np.ndarray:
+def _gaussian_noise(
+    img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
+) -> np.ndarray:
     return img + rng.normal(0.0, rng.uniform(*cfg.noise_std), img.shape).astype(np.float32)
 
 
@@ -60,7 +61,10 @@ def _shade(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) ->
     for _ in range(int(rng.integers(1, cfg.shade_ellipses + 1))):
         ax = int(rng.integers(1, max(2, min(h, w) // 5)))
         ay = int(rng.integers(1, max(2, min(h, w) // 5)))
-        cx, cy = int(rng.integers(ax, max(ax + 1, w - ax))), int(rng.integers(ay, max(ay + 1, h - ay)))
+        cx, cy = (
+            int(rng.integers(ax, max(ax + 1, w - ax))),
+            int(rng.integers(ay, max(ay + 1, h - ay))),
+        )
         cv2.ellipse(mask, (cx, cy), (ax, ay), float(rng.uniform(0, 90)), 0, 360, 255, -1)
     transparency = rng.uniform(*cfg.shade_transparency)
     k = int(rng.integers(cfg.shade_kernel[0], cfg.shade_kernel[1] + 1)) | 1  # odd
@@ -68,8 +72,7 @@ def _shade(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) ->
     return img * (1 - transparency * mask / 255.0)
 
 
-def _motion_blur(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
-                 ) -> np.ndarray:
+def _motion_blur(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) -> np.ndarray:
     """Linear motion blur along a random direction (0°, 90° or a diagonal)."""
     size = int(rng.integers(0, (cfg.motion_blur_max + 1) // 2)) * 2 + 1  # odd, 1 … max
     if size <= 1:
@@ -95,12 +98,14 @@ def _motion_blur(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConf
 OPS = (_brightness, _contrast, _gaussian_noise, _speckle, _shade, _motion_blur)
 
 
-def photometric_augment(image: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
-                        ) -> np.ndarray:
+def photometric_augment(
+    image: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
+) -> np.ndarray:
     """``(H, W)`` uint8 → ``(H, W)`` uint8 with all ops in a random order."""
     if image.dtype != np.uint8 or image.ndim != 2:
-        raise ValueError(f"photometric_augment expects (H, W) uint8, got {image.dtype} "
-                         f"{image.shape}")
+        raise ValueError(
+            f"photometric_augment expects (H, W) uint8, got {image.dtype} {image.shape}"
+        )
     img = image.astype(np.float32)
     for i in rng.permutation(len(OPS)):
         img = OPS[i](img, rng, cfg)

@@ -54,14 +54,23 @@ class ShapesDetectionEvaluator:
                 photometric=PhotometricConfig() if variant == "noisy" else None,
                 homographic=None,
             )
-            raw = [ds.raw(i) for i in tqdm(range(len(ds)), desc=f"test set ({variant})",
-                                           leave=False, disable=None)]
+            raw = [
+                ds.raw(i)
+                for i in tqdm(
+                    range(len(ds)), desc=f"test set ({variant})", leave=False, disable=None
+                )
+            ]
             self._sets[variant] = ([r[0] for r in raw], [r[1] for r in raw])
         return self._sets[variant]
 
     @torch.inference_mode()
-    def predict(self, model: nn.Module, images: list[np.ndarray], device: torch.device,
-                threshold: float | None = None) -> Detections:
+    def predict(
+        self,
+        model: nn.Module,
+        images: list[np.ndarray],
+        device: torch.device,
+        threshold: float | None = None,
+    ) -> Detections:
         """Run ``model`` on uint8 images in batches; keypoints (x, y) and scores per image."""
         ev = self.cfg.eval
         out: Detections = []
@@ -88,8 +97,11 @@ class ShapesDetectionEvaluator:
             key = f"{variant}/{method}"
             if f"{key}/ap" not in self._baselines:
                 dets = classical_keypoints_batch(
-                    images, method, max_keypoints=ev.max_keypoints or 1000,
-                    nms_radius=ev.nms_radius, border=ev.border,
+                    images,
+                    method,
+                    max_keypoints=ev.max_keypoints or 1000,
+                    nms_radius=ev.nms_radius,
+                    border=ev.border,
                 )
                 m = detection_ap(dets, gts, distance=ev.distance)
                 self._baselines[f"{key}/ap"] = m["ap"]
@@ -98,8 +110,9 @@ class ShapesDetectionEvaluator:
             results[f"{key}/loc_error"] = self._baselines[f"{key}/loc_error"]
         return results
 
-    def evaluate(self, model: nn.Module, device: torch.device,
-                 output_dir: Path | None = None) -> dict[str, float]:
+    def evaluate(
+        self, model: nn.Module, device: torch.device, output_dir: Path | None = None
+    ) -> dict[str, float]:
         results: dict[str, float] = {}
         for variant in self.variants:
             images, gts = self.test_set(variant)
@@ -117,8 +130,9 @@ class ShapesDetectionEvaluator:
         panels = []
         for variant in self.variants:
             images, gts = self.test_set(variant)
-            dets = self.predict(model, images[:n], device,
-                                threshold=self.cfg.detection.detection_threshold)
+            dets = self.predict(
+                model, images[:n], device, threshold=self.cfg.detection.detection_threshold
+            )
             panels += [
                 draw_keypoints(img, k, scale=2, ground_truth=gt)
                 for img, (k, _), gt in zip(images[:n], dets, gts[:n])

@@ -33,8 +33,9 @@ def points_to_keypoint_map(points: list[torch.Tensor], height: int, width: int) 
     return kmap
 
 
-def keypoint_map_to_labels(kmap: torch.Tensor, generator: torch.Generator | None = None
-                           ) -> torch.Tensor:
+def keypoint_map_to_labels(
+    kmap: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``(B, H, W)`` 0/1 map → ``(B, H/8, W/8)`` int64 labels in [0, 64].
 
     A cell with several keypoints gets one of them uniformly at random: each keypoint gets a

@@ -9,8 +9,9 @@ from pointforge.registry import LOSSES
 
 
 @LOSSES.register("detector_ce")
-def detector_loss(logits: torch.Tensor, labels: torch.Tensor,
-                  valid_cells: torch.Tensor | None = None) -> torch.Tensor:
+def detector_loss(
+    logits: torch.Tensor, labels: torch.Tensor, valid_cells: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean cross-entropy over valid cells.
 
     ``logits`` ``(B, 65, Hc, Wc)``, ``labels`` ``(B, Hc, Wc)`` int64 in [0, 64], ``valid_cells``

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import pointforge.data.datasets.synthetic_shapes  # noqa: F401  (registers the dataset)
+import pointforge.data.datasets.synthetic_shapes
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
 from pointforge.data.loader import build_train_loader
@@ -108,4 +108,3 @@ class MagicPointTask(Task):
             return self.evaluator.evaluate(model, self.device, output_dir)
         finally:
             model.train(was_training)
-

@@ -42,9 +42,9 @@ def max_pool_nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.where(keep, heatmap, zeros)
 
 
-def extract_keypoints(heatmap: torch.Tensor, threshold: float, border: int,
-                      top_k: int | None, nms_radius: int
-                      ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def extract_keypoints(
+    heatmap: torch.Tensor, threshold: float, border: int, top_k: int | None, nms_radius: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """NMS → drop a ``border``-pixel frame → threshold → top-k, per image of ``(B, H, W)``.
 
     Returns ``[(keypoints (N, 2) float32 (x, y), scores (N,))]`` sorted by score descending.
@@ -64,8 +64,9 @@ def extract_keypoints(heatmap: torch.Tensor, threshold: float, border: int,
     return [(xy[i, :n].contiguous(), scores[i, :n].contiguous()) for i, n in enumerate(counts)]
 
 
-def sample_descriptors(descriptors: torch.Tensor, keypoints: list[torch.Tensor],
-                       image_size: tuple[int, int]) -> list[torch.Tensor]:
+def sample_descriptors(
+    descriptors: torch.Tensor, keypoints: list[torch.Tensor], image_size: tuple[int, int]
+) -> list[torch.Tensor]:
     """Bilinear descriptors at keypoints, re-normalised. ``(B, D, Hc, Wc)`` → ``[(N_i, D)]``.
 
     Cell ``(i, j)``'s descriptor describes the pixel centre ``(8j + 3.5, 8i + 3.5)``; the
@@ -82,7 +83,8 @@ def sample_descriptors(descriptors: torch.Tensor, keypoints: list[torch.Tensor],
     cx = (grid[..., 0] - (CELL - 1) / 2) / CELL  # pixel → cell-centre coordinates
     cy = (grid[..., 1] - (CELL - 1) / 2) / CELL
     norm = torch.stack([2 * cx / max(wc - 1, 1) - 1, 2 * cy / max(hc - 1, 1) - 1], dim=-1)
-    sampled = F.grid_sample(descriptors, norm[:, None], mode="bilinear",
-                            align_corners=True, padding_mode="border")[:, :, 0]  # (B, D, N)
+    sampled = F.grid_sample(
+        descriptors, norm[:, None], mode="bilinear", align_corners=True, padding_mode="border"
+    )[:, :, 0]  # (B, D, N)
     sampled = F.normalize(sampled, p=2, dim=1).transpose(1, 2)
     return [sampled[i, : len(k)] for i, k in enumerate(keypoints)]

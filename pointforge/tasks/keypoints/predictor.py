@@ -68,9 +68,15 @@ def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
 class KeypointPredictor:
     """Callable: ``(H, W)`` grey or ``(H, W, 3)`` BGR uint8 → keypoints, scores, descriptors."""
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "auto",
-                 max_keypoints: int | None = 1000, detection_threshold: float = 0.015,
-                 nms_radius: int = 4, border: int = 4) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device = "auto",
+        max_keypoints: int | None = 1000,
+        detection_threshold: float = 0.015,
+        nms_radius: int = 4,
+        border: int = 4,
+    ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -104,8 +110,9 @@ class KeypointPredictor:
         return out
 
     @torch.inference_mode()
-    def predict_batch(self, images: torch.Tensor, valid_size: tuple[int, int] | None = None
-                      ) -> list[dict[str, np.ndarray | None]]:
+    def predict_batch(
+        self, images: torch.Tensor, valid_size: tuple[int, int] | None = None
+    ) -> list[dict[str, np.ndarray | None]]:
         """``(B, 1, H, W)`` float [0, 1] → one result dict per image."""
         images = images.to(self.device)
         h, w = images.shape[-2:]
@@ -118,18 +125,21 @@ class KeypointPredictor:
             heat[:, :, vw:] = 0
             # The border frame must apply to the real image, not the padded one.
             if self.border > 0:
-                heat[:, max(vh - self.border, 0):, :] = 0
-                heat[:, :, max(vw - self.border, 0):] = 0
-        dets = extract_keypoints(heat, self.detection_threshold, self.border,
-                                 self.max_keypoints, self.nms_radius)
+                heat[:, max(vh - self.border, 0) :, :] = 0
+                heat[:, :, max(vw - self.border, 0) :] = 0
+        dets = extract_keypoints(
+            heat, self.detection_threshold, self.border, self.max_keypoints, self.nms_radius
+        )
         descs = None
         if "descriptors" in out:
             descs = sample_descriptors(out["descriptors"].float(), [k for k, _ in dets], (h, w))
         results: list[dict[str, np.ndarray | None]] = []
         for i, (k, s) in enumerate(dets):
-            results.append({
-                "keypoints": k.cpu().numpy().astype(np.float32),
-                "scores": s.cpu().numpy().astype(np.float32),
-                "descriptors": None if descs is None else descs[i].cpu().numpy(),
-            })
+            results.append(
+                {
+                    "keypoints": k.cpu().numpy().astype(np.float32),
+                    "scores": s.cpu().numpy().astype(np.float32),
+                    "descriptors": None if descs is None else descs[i].cpu().numpy(),
+                }
+            )
         return results

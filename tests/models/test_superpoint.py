@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pointforge.models.superpoint import SuperPoint, magicpoint, superpoint
+
+V1_KEYS = [
+    f"{name}.{p}"
+    for name in (
+        "conv1a",
+        "conv1b",
+        "conv2a",
+        "conv2b",
+        "conv3a",
+        "conv3b",
+        "conv4a",
+        "conv4b",
+        "convPa",
+        "convPb",
+        "convDa",
+        "convDb",
+    )
+    for p in ("weight", "bias")
+]
+
+
+def test_shapes_and_normalised_descriptors() -> None:
+    out = superpoint()(torch.rand(2, 1, 120, 160))
+    assert out["logits"].shape == (2, 65, 15, 20)
+    assert out["descriptors"].shape == (2, 256, 15, 20)
+    assert torch.allclose(out["descriptors"].norm(dim=1), torch.ones(2, 15, 20), atol=1e-5)
+    assert set(magicpoint()(torch.rand(1, 1, 16, 16))) == {"logits"}
+
+
+def test_v1_parameter_names_and_size(tmp_path: Path) -> None:
+    model = superpoint()
+    assert list(model.state_dict()) == V1_KEYS
+    n = sum(p.numel() for p in model.parameters())
+    assert 1.25e6 < n < 1.35e6  # "about 1.3 M parameters" (DESIGN.md §3)
+    # A plain v1 state dict round-trips strictly, also into a fresh model.
+    torch.save(model.state_dict(), tmp_path / "v1.pth")
+    fresh = SuperPoint()
+    fresh.load_state_dict(torch.load(tmp_path / "v1.pth", weights_only=True), strict=True)
+    x = torch.rand(1, 1, 32, 48)
+    assert torch.equal(fresh(x)["logits"], model(x)["logits"])
+
+
+def test_batchnorm_variant_keeps_v1_conv_keys() -> None:
+    bn = SuperPoint(batchnorm=True)
+    keys = set(bn.state_dict())
+    assert set(V1_KEYS) <= keys and any(k.startswith("bn1a.") for k in keys)
+    # v1 weights load into the BN variant's convs (BN keys are the only extras).
+    missing = bn.load_state_dict(superpoint().state_dict(), strict=False).missing_keys
+    assert all(k.startswith("bn") for k in missing)
+
+
+def test_bad_shapes_raise_named_errors() -> None:
+    with pytest.raises(ValueError, match=r"divisible by 8.*\(1, 1, 100, 160\)"):
+        magicpoint()(torch.rand(1, 1, 100, 160))
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        magicpoint()(torch.rand(1, 3, 64, 64))
+
+
+def test_channels_last_gives_same_result() -> None:
+    model = magicpoint().eval()
+    x = torch.rand(2, 1, 64, 80)
+    ref = model(x)["logits"]
+    cl = model.to(memory_format=torch.channels_last)(
+        x.contiguous(memory_format=torch.channels_last)
+    )
+    assert torch.allclose(ref, cl["logits"], atol=1e-4)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from pointforge.tasks.keypoints.postprocess import (
+    extract_keypoints,
+    logits_to_heatmap,
+    max_pool_nms,
+    sample_descriptors,
+)
+
+
+def heat_with(peaks: list[tuple[int, int, float]], h: int = 32, w: int = 40) -> torch.Tensor:
+    heat = torch.zeros(1, h, w)
+    for x, y, v in peaks:
+        heat[0, y, x] = v
+    return heat
+
+
+def test_heatmap_is_inverse_of_label_layout() -> None:
+    logits = torch.full((1, 65, 2, 3), -20.0)
+    logits[0, 64] = 20.0  # dustbin everywhere ...
+    logits[0, 64, 1, 2] = -20.0
+    logits[0, 3 * 8 + 5, 1, 2] = 20.0  # ... except cell (1, 2): pixel dy=3, dx=5
+    heat = logits_to_heatmap(logits)
+    assert heat.shape == (1, 16, 24)
+    y, x = divmod(int(heat.flatten().argmax()), 24)
+    assert (x, y) == (2 * 8 + 5, 1 * 8 + 3) and heat.max() > 0.99
+
+
+def test_nms_keeps_the_stronger_of_close_peaks() -> None:
+    heat = heat_with([(10, 10, 0.9), (13, 10, 0.5), (25, 10, 0.7)])
+    out = max_pool_nms(heat, radius=4)
+    assert out[0, 10, 10] == 0.9 and out[0, 10, 13] == 0 and out[0, 10, 25] == 0.7
+    assert torch.equal(max_pool_nms(heat, 0), heat)
+
+
+def test_extract_threshold_border_topk_and_order() -> None:
+    heat = heat_with([(1, 1, 0.99), (10, 10, 0.3), (20, 20, 0.8), (30, 12, 0.6), (30, 25, 0.01)])
+    ((kpts, scores),) = extract_keypoints(heat, threshold=0.05, border=4, top_k=None, nms_radius=4)
+    assert kpts.tolist() == [[20, 20], [30, 12], [10, 10]]  # (x, y), border point dropped
+    assert torch.all(scores[:-1] >= scores[1:]) and scores.dtype == torch.float32
+    ((k2, _),) = extract_keypoints(heat, threshold=0.05, border=4, top_k=2, nms_radius=4)
+    assert k2.tolist() == [[20, 20], [30, 12]]
+
+
+def test_batch_equals_per_image() -> None:
+    torch.manual_seed(0)
+    heat = torch.rand(3, 24, 32) ** 4
+    batch = extract_keypoints(heat, 0.2, 2, 50, 3)
+    for i in range(3):
+        ((k, s),) = extract_keypoints(heat[i : i + 1], 0.2, 2, 50, 3)
+        assert torch.equal(k, batch[i][0]) and torch.equal(s, batch[i][1])
+
+
+def test_descriptors_at_cell_centres_read_that_cell() -> None:
+    desc = F.normalize(torch.randn(1, 8, 3, 4), dim=1)
+    # cell (i, j) describes pixel centre (8j + 3.5, 8i + 3.5)
+    kpts = torch.tensor([[8 * j + 3.5, 8 * i + 3.5] for i in range(3) for j in range(4)])
+    (out,) = sample_descriptors(desc, [kpts], (24, 32))
+    expected = desc[0].permute(1, 2, 0).reshape(-1, 8)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert sample_descriptors(desc, [torch.zeros(0, 2)], (24, 32))[0].shape == (0, 8)
