@@ -32,6 +32,10 @@ def draw_keypoints(
     Returns ``(H·scale, W·scale, 3)`` uint8 BGR; ``scale`` enlarges small images so points stay
     visible (coordinates are mapped with the pixel-centre convention).
     """
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got {image.dtype}")
     out = _bgr(image)
     if scale != 1:
         out = cv2.resize(out, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
@@ -52,8 +56,13 @@ def draw_keypoints(
 def make_grid(images: Sequence[np.ndarray], cols: int, pad: int = 2) -> np.ndarray:
     """Tile equally sized BGR panels into rows of ``cols`` with a ``pad``-px white separator."""
     if not images:
-        raise ValueError("make_grid: no images")
+        raise ValueError("make_grid: images is empty")
+    if cols < 1:
+        raise ValueError(f"cols must be >= 1, got {cols}")
     h, w = images[0].shape[:2]
+    for i, img in enumerate(images):
+        if img.shape[:2] != (h, w):
+            raise ValueError(f"images[{i}] is {img.shape[:2]}, expected {(h, w)} like images[0]")
     rows = -(-len(images) // cols)
     grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, 3), 255, np.uint8)
     for i, img in enumerate(images):

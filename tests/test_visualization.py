@@ -21,3 +21,13 @@ def test_draw_and_save_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(cv2.imread(str(path)), grid)
     with pytest.raises(ValueError, match="could not write image"):
         save_png(tmp_path / "bad.unknownext", grid)
+
+
+def test_bad_arguments_are_named() -> None:
+    img = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match="cols"):
+        make_grid([img], cols=0)
+    with pytest.raises(ValueError, match=r"images\[1\]"):
+        make_grid([img, np.zeros((5, 10, 3), np.uint8)], cols=2)
+    with pytest.raises(ValueError, match="scale"):
+        draw_keypoints(img, np.zeros((0, 2)), scale=0)

@@ -12,6 +12,7 @@ eval metrics of the same iteration.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,8 +135,30 @@ class JSONWriter(HookBase):
         self._file: Any = None
 
     def before_train(self) -> None:
+        self._drop_lines_after(self.trainer.iter)
         self._file = self.path.open("a")
         self._written: tuple[int, set[str]] = (-1, set())
+
+    def _drop_lines_after(self, iteration: int) -> None:
+        """On resume, forget lines a killed run logged past its last checkpoint.
+
+        Those iterations are re-run from the checkpoint, so keeping them would leave two
+        records per iteration. Unparseable lines (a torn final write) are dropped too. The
+        rewrite is atomic, so a kill here loses nothing.
+        """
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if int(record.get("iteration", 0)) <= iteration:
+                kept.append(line)
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(k + "\n" for k in kept))
+        os.replace(tmp, self.path)
 
     def _write(self) -> None:
         """Write this iteration's scalars not written yet (the final eval comes in after_train)."""

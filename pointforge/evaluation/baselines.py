@@ -22,6 +22,12 @@ RELATIVE_THRESHOLD = 1e-3
 def _from_response(
     resp: np.ndarray, max_keypoints: int, nms_radius: int, border: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Response map ``(H, W)`` → top-k local maxima, the same post-processing as the network.
+
+    A pixel survives if it equals the max over its ``(2r+1)²`` window (plateaus keep all their
+    pixels, as the network's max-pool NMS does), exceeds ``RELATIVE_THRESHOLD`` × the image's
+    peak response, and lies at least ``border`` px inside the image.
+    """
     h, w = resp.shape
     size = 2 * nms_radius + 1
     peaks = (resp == maximum_filter(resp, size=size, mode="constant")) & (
@@ -41,9 +47,29 @@ def _from_response(
 def classical_keypoints(
     image: np.ndarray, method: str, max_keypoints: int = 1000, nms_radius: int = 4, border: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, 2)`` float32 (x, y) and ``(N,)`` scores, sorted by score descending."""
+    """Detect corners in a uint8 ``(H, W)`` grey (or ``(H, W, 3)`` BGR) image.
+
+    Returns ``(N, 2)`` float32 (x, y) integer pixel positions and ``(N,)`` float32 scores sorted
+    descending, ``N ≤ max_keypoints``. Scores are the method's own response (Harris R, minimum
+    eigenvalue, FAST corner score), so they rank detections within a method but are not
+    comparable across methods — which is all the per-method AP needs.
+    """
     if method not in METHODS:
-        raise ValueError(f"unknown classical detector '{method}'; valid: {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown classical detector method '{method}'; valid: {', '.join(METHODS)}"
+        )
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (
+        image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+    ):
+        raise ValueError(
+            f"image must be uint8 (H, W) or (H, W, 3), got {image.dtype} {tuple(image.shape)}"
+        )
+    for name, value in (("max_keypoints", max_keypoints), ("nms_radius", nms_radius)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if method == "harris":
@@ -64,4 +90,5 @@ def classical_keypoints(
 def classical_keypoints_batch(
     images: Sequence[np.ndarray], method: str, **kwargs
 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`classical_keypoints` over images; the list feeds ``detection_ap`` directly."""
     return [classical_keypoints(img, method, **kwargs) for img in images]

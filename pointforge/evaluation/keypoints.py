@@ -17,26 +17,64 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 
+def _check_image(
+    keypoints: np.ndarray, scores: np.ndarray, gt: np.ndarray, index: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate one image's arrays and return them as float64 ``(N, 2)``, ``(N,)``, ``(K, 2)``."""
+    kpts = np.asarray(keypoints, np.float64)
+    sc = np.asarray(scores, np.float64)
+    g = np.asarray(gt, np.float64)
+    if kpts.size == 0:
+        kpts = kpts.reshape(0, 2)
+    if g.size == 0:
+        g = g.reshape(0, 2)
+    if kpts.ndim != 2 or kpts.shape[1] != 2:
+        raise ValueError(f"predictions[{index}] keypoints must be (N, 2) (x, y), got {kpts.shape}")
+    if sc.shape != (len(kpts),):
+        raise ValueError(
+            f"predictions[{index}] scores must be ({len(kpts)},) to match keypoints, got {sc.shape}"
+        )
+    if g.ndim != 2 or g.shape[1] != 2:
+        raise ValueError(f"ground_truth[{index}] must be (K, 2) (x, y), got {g.shape}")
+    return kpts, sc, g
+
+
 def match_image(
     keypoints: np.ndarray, scores: np.ndarray, gt: np.ndarray, distance: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy matching of one image. Returns ``(is_tp (N,) bool, error (N,) float)``.
+    """Greedy matching of one image: ``keypoints (N, 2)``, ``scores (N,)``, ``gt (K, 2)``.
 
-    The greedy loop runs over this image's detections only, on a precomputed distance matrix.
+    Returns ``(is_tp (N,) bool, error (N,) float64)`` with ``error`` NaN for false positives.
+    Detections are visited in descending score order (ties: lower detection index first); each
+    takes the nearest still-free GT point within ``distance`` (≤; ties: lowest GT index).
+
+    The distance matrix is computed once (``cdist``). Only detections with at least one GT point
+    in range can ever match, so the greedy loop visits those rows alone; and when no GT point is
+    contested (every in-range GT has one candidate and every candidate one GT), the greedy result
+    equals the direct assignment and no loop runs at all.
     """
     n = len(keypoints)
     tp = np.zeros(n, bool)
     err = np.full(n, np.nan)
     if n == 0 or len(gt) == 0:
         return tp, err
-    d = cdist(np.asarray(keypoints, np.float64).reshape(-1, 2), np.asarray(gt, np.float64))
+    d = cdist(keypoints, gt)
     d[d > distance] = np.inf
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    for i in order:
-        j = int(np.argmin(d[i]))
-        if np.isfinite(d[i, j]):
-            tp[i], err[i] = True, d[i, j]
-            d[:, j] = np.inf  # this GT point is taken
+    within = np.isfinite(d)
+    candidates = np.flatnonzero(within.any(axis=1))
+    if len(candidates) == 0:
+        return tp, err
+    if within[candidates].sum(axis=1).max() == 1 and within.sum(axis=0).max() == 1:
+        j = np.argmin(d[candidates], axis=1)
+        tp[candidates], err[candidates] = True, d[candidates, j]
+        return tp, err
+    sub = d[candidates]
+    order = np.argsort(-scores[candidates], kind="stable")
+    for r in order:
+        j = int(np.argmin(sub[r]))
+        if np.isfinite(sub[r, j]):
+            tp[candidates[r]], err[candidates[r]] = True, sub[r, j]
+            sub[:, j] = np.inf  # this GT point is taken
     return tp, err
 
 
@@ -45,13 +83,24 @@ def precision_recall_curve(
     ground_truth: Sequence[np.ndarray],
     distance: float = 4.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pooled ``(precision, recall, scores, errors_of_tps)`` over the score ranking."""
+    """Pooled precision/recall over the global score ranking (for plots and for the AP).
+
+    Returns ``(precision (D,), recall (D,), scores (D,), tp_errors (T,))`` where ``D`` is the
+    number of detections over all images, sorted by score descending (stable: equal scores keep
+    image order, then detection order), and ``tp_errors`` are the distances of the true
+    positives. Recall's denominator is the total number of GT points (recall is 0 when none).
+    """
     if len(predictions) != len(ground_truth):
-        raise ValueError(f"{len(predictions)} predictions for {len(ground_truth)} GT images")
+        raise ValueError(
+            f"predictions has {len(predictions)} images but ground_truth has {len(ground_truth)}"
+        )
+    if not (np.isfinite(distance) and distance > 0):
+        raise ValueError(f"distance must be a positive finite number of pixels, got {distance}")
     all_scores, all_tp, errors = [], [], []
-    for (kpts, scores), gt in zip(predictions, ground_truth):
+    for i, ((kpts, scores), gt) in enumerate(zip(predictions, ground_truth)):
+        kpts, scores, gt = _check_image(kpts, scores, gt, i)
         tp, err = match_image(kpts, scores, gt, distance)
-        all_scores.append(np.asarray(scores, np.float64).reshape(-1))
+        all_scores.append(scores)
         all_tp.append(tp)
         errors.append(err[tp])
     scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
@@ -70,9 +119,17 @@ def detection_ap(
     ground_truth: Sequence[np.ndarray],
     distance: float = 4.0,
 ) -> dict[str, float]:
-    """Pooled AP at ``distance`` px and localisation error (mean TP distance).
+    """Pooled AP at ``distance`` px and localisation error (mean TP distance), DESIGN.md §4.
 
-    With no ground truth at all the AP is 0.0 (nothing can be recalled).
+    ``predictions[i] = (keypoints (N_i, 2) (x, y), scores (N_i,))``; ``ground_truth[i]`` is
+    ``(K_i, 2)`` (x, y) in the same pixel frame. Returns Python floats: ``ap``, ``loc_error``
+    (NaN when there is no true positive), ``precision`` and ``recall`` at the end of the ranking,
+    ``num_detections``, ``num_ground_truth``, ``num_true_positives``.
+
+    Edge cases: with no ground truth at all the AP is 0.0 (nothing can be recalled, and a
+    metric of 1.0 for "no points, no detections" would reward a blind detector); images without
+    detections contribute only to the recall denominator; detections in images without ground
+    truth are all false positives.
     """
     precision, recall, _, errors = precision_recall_curve(predictions, ground_truth, distance)
     n_gt = sum(len(g) for g in ground_truth)

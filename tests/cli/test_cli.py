@@ -142,3 +142,17 @@ def test_detect_writes_npz(tmp_path: Path, tiny_overrides: list[str]) -> None:
         )
         == 2
     )
+
+
+def test_data_shapes_dump(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "shapes"
+    argv = ["data", "shapes", "--out", str(out), "--num", "3", "--workers", "1", "--noise"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (out / "points").iterdir()) == [
+        "000000.npy",
+        "000001.npy",
+        "000002.npy",
+    ]
+    assert main(argv) == 2 and "already holds images" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert main(["data", "shapes", "--out", str(out), "--num", "0"]) == 2

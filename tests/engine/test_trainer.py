@@ -141,6 +141,26 @@ def test_output_layout_and_logs(tmp_path: Path) -> None:
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "tb").iterdir())
 
 
+def test_resume_drops_log_lines_past_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5)  # iteration 5 is logged, but the last checkpoint is at 4
+        with pytest.raises(KeyboardInterrupt):
+            run.train(regression_cfg(out))
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write('{"iteration": 5, "mse": 1.0')  # a torn final write
+    before = [
+        json.loads(line)["iteration"]
+        for line in (out / "metrics.jsonl").read_text().splitlines()[:-1]
+    ]
+    assert 5 in before
+    run.train(regression_cfg(out), resume=True)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows if "mse" in r] == list(range(1, 9))
+
+
 def test_resume_finished_run_is_a_noop(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     run.train(regression_cfg(out))

@@ -67,3 +67,53 @@ def test_empty_inputs() -> None:
     assert detection_ap(none, [np.zeros((0, 2))] * 2)["ap"] == 0.0
     with pytest.raises(ValueError, match="predictions"):
         detection_ap(none, gt[:1])
+
+
+def _reference_ap(preds, gts, distance):
+    """Plain-Python restatement of the protocol, to cross-check the vectorised version."""
+    ranked, n_gt = [], 0
+    for (kpts, scores), gt in zip(preds, gts):
+        n_gt += len(gt)
+        free = list(range(len(gt)))
+        for i in sorted(range(len(kpts)), key=lambda i: -scores[i]):
+            dists = [(float(np.hypot(*(kpts[i] - gt[j]))), j) for j in free]
+            dists = [(d, j) for d, j in dists if d <= distance]
+            if dists:
+                free.remove(min(dists)[1])
+            ranked.append((-scores[i], bool(dists)))
+    ranked.sort(key=lambda t: t[0])
+    tp = np.cumsum([t for _, t in ranked])
+    prec, rec = tp / np.arange(1, len(tp) + 1), tp / n_gt
+    env = np.maximum.accumulate(prec[::-1])[::-1]
+    return float(np.sum(np.diff(np.r_[0, rec]) * env))
+
+
+def test_matches_reference_on_random_scenes() -> None:
+    # Crowded: several detections compete for each GT point, so the greedy loop path runs.
+    # Sparse: jittered GT points plus far-away FPs, nothing contested, so the loop-free path runs.
+    # Both must equal the plain-Python reference, and must be non-trivial (0 < AP < 1).
+    rng = np.random.default_rng(0)
+    gts = [rng.uniform(0, 12, (int(rng.integers(0, 8)), 2)) for _ in range(6)]
+    preds = [(rng.uniform(0, 12, (40, 2)), rng.random(40)) for _ in range(6)]
+    crowded = detection_ap(preds, gts)["ap"]
+    assert 0.0 < crowded < 1.0
+    assert crowded == pytest.approx(_reference_ap(preds, gts, 4.0), abs=1e-12)
+
+    gts = [rng.uniform(0, 20, (5, 2)) * [10, 10] for _ in range(4)]
+    preds = []
+    for g in gts:
+        kp = np.concatenate([g[:4] + rng.normal(0, 1.0, (4, 2)), rng.uniform(300, 400, (3, 2))])
+        preds.append((kp, rng.random(7)))
+    sparse = detection_ap(preds, gts)
+    assert 0.0 < sparse["ap"] < 1.0 and sparse["num_true_positives"] == 16
+    assert sparse["ap"] == pytest.approx(_reference_ap(preds, gts, 4.0), abs=1e-12)
+
+
+def test_bad_inputs_name_the_argument() -> None:
+    gt = [arr((1, 1))]
+    with pytest.raises(ValueError, match="distance"):
+        detection_ap([(arr((1, 1)), np.array([1.0]))], gt, distance=0.0)
+    with pytest.raises(ValueError, match=r"predictions\[0\] scores"):
+        detection_ap([(arr((1, 1)), np.array([1.0, 0.5]))], gt)
+    with pytest.raises(ValueError, match=r"ground_truth\[0\]"):
+        detection_ap([(arr((1, 1)), np.array([1.0]))], [np.zeros((2, 3))])

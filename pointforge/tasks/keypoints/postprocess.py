@@ -15,6 +15,8 @@ CELL = 8
 
 def logits_to_heatmap(logits: torch.Tensor) -> torch.Tensor:
     """``(B, 65, Hc, Wc)`` → ``(B, 8·Hc, 8·Wc)`` keypoint probability (softmax, drop dustbin)."""
+    if logits.ndim != 4 or logits.shape[1] != CELL * CELL + 1:
+        raise ValueError(f"logits must be (B, 65, Hc, Wc), got {tuple(logits.shape)}")
     prob = logits.softmax(dim=1)[:, :-1]
     return F.pixel_shuffle(prob, CELL)[:, 0]
 
@@ -26,7 +28,11 @@ def max_pool_nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     suppressed only by a maximum that is itself kept may not suppress others, so weaker
     but distinct corners just outside a kept maximum's window can come back.
     """
-    if radius <= 0:
+    if radius < 0:
+        raise ValueError(f"NMS radius must be >= 0, got {radius}")
+    if heatmap.ndim != 3:
+        raise ValueError(f"heatmap must be (B, H, W), got {tuple(heatmap.shape)}")
+    if radius == 0:
         return heatmap
 
     def pool(x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +55,10 @@ def extract_keypoints(
 
     Returns ``[(keypoints (N, 2) float32 (x, y), scores (N,))]`` sorted by score descending.
     """
+    if heatmap.ndim != 3:
+        raise ValueError(f"heatmap must be (B, H, W), got {tuple(heatmap.shape)}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be None or >= 1, got {top_k}")
     b, h, w = heatmap.shape
     nms = max_pool_nms(heatmap.float(), nms_radius)
     if border > 0:
@@ -65,15 +75,25 @@ def extract_keypoints(
 
 
 def sample_descriptors(
-    descriptors: torch.Tensor, keypoints: list[torch.Tensor], image_size: tuple[int, int]
+    descriptors: torch.Tensor,
+    keypoints: list[torch.Tensor] | torch.Tensor,
+    image_size: tuple[int, int],
 ) -> list[torch.Tensor]:
     """Bilinear descriptors at keypoints, re-normalised. ``(B, D, Hc, Wc)`` → ``[(N_i, D)]``.
 
     Cell ``(i, j)``'s descriptor describes the pixel centre ``(8j + 3.5, 8i + 3.5)``; the
     coordinates are mapped to ``grid_sample``'s [-1, 1] with ``align_corners=True`` over the
     cell-centre grid so that a keypoint on a cell centre reads exactly that cell.
+    ``keypoints`` may be a ragged list of ``(N_i, 2)`` (x, y) or a padded ``(B, N, 2)`` tensor.
     """
     b, d, hc, wc = descriptors.shape
+    if tuple(image_size) != (CELL * hc, CELL * wc):
+        # The stride-8 cell-centre convention fixes the geometry; a mismatch means the
+        # keypoints and the descriptor map come from different image sizes.
+        raise ValueError(
+            f"image_size {tuple(image_size)} does not match descriptors {tuple(descriptors.shape)}"
+            f" (expected ({CELL * hc}, {CELL * wc}))"
+        )
     n_max = max((len(k) for k in keypoints), default=0)
     if n_max == 0:
         return [descriptors.new_zeros(0, d) for _ in keypoints]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -30,9 +31,11 @@ def test_heatmap_is_inverse_of_label_layout() -> None:
 
 
 def test_nms_keeps_the_stronger_of_close_peaks() -> None:
-    heat = heat_with([(10, 10, 0.9), (13, 10, 0.5), (25, 10, 0.7)])
+    heat = heat_with([(10, 10, 0.9), (13, 10, 0.5), (20, 10, 0.6), (25, 20, 0.7)])
     out = max_pool_nms(heat, radius=4)
-    assert out[0, 10, 10] == 0.9 and out[0, 10, 13] == 0 and out[0, 10, 25] == 0.7
+    assert out[0, 10, 10] == 0.9 and out[0, 10, 13] == 0  # 3 px apart: weaker suppressed
+    assert out[0, 10, 20] == 0.6 and out[0, 20, 25] == 0.7  # 10 px apart: both kept
+    assert int((out > 0).sum()) == 3
     assert torch.equal(max_pool_nms(heat, 0), heat)
 
 
@@ -62,3 +65,19 @@ def test_descriptors_at_cell_centres_read_that_cell() -> None:
     expected = desc[0].permute(1, 2, 0).reshape(-1, 8)
     assert torch.allclose(out, expected, atol=1e-5)
     assert sample_descriptors(desc, [torch.zeros(0, 2)], (24, 32))[0].shape == (0, 8)
+    (as_tensor,) = sample_descriptors(desc, kpts[None], (24, 32))  # (B, N, 2) also accepted
+    assert torch.allclose(as_tensor, expected, atol=1e-5)
+
+
+def test_bad_arguments_are_named() -> None:
+    heat = torch.zeros(1, 16, 16)
+    with pytest.raises(ValueError, match="radius"):
+        max_pool_nms(heat, -1)
+    with pytest.raises(ValueError, match="heatmap"):
+        extract_keypoints(heat[0], 0.1, 0, None, 2)
+    with pytest.raises(ValueError, match="top_k"):
+        extract_keypoints(heat, 0.1, 0, 0, 2)
+    with pytest.raises(ValueError, match="logits"):
+        logits_to_heatmap(torch.zeros(1, 64, 2, 2))
+    with pytest.raises(ValueError, match="image_size"):
+        sample_descriptors(torch.zeros(1, 4, 2, 2), [torch.zeros(1, 2)], (20, 16))
