@@ -28,6 +28,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt or of the wrong format; the message names the file."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically: temp file → fsync → rename → fsync dir."""
     path = Path(path)
@@ -37,6 +43,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
+            # mkstemp creates 0600; give the file the mode a plain open() would have.
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import random
+import stat
 from pathlib import Path
 from unittest import mock
 
@@ -60,3 +62,12 @@ def test_checkpointer_keeps_last_n(tmp_path: Path) -> None:
     assert names == ["final.pth", "iter_0000020.pth", "iter_0000030.pth", "last.pth"]
     last = ck.load_last()
     assert last["iteration"] == 40 and last["format_version"] == 1
+
+
+def test_atomic_save_file_mode_follows_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_save({"x": torch.ones(1)}, tmp_path / "a.pth")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.pth").stat().st_mode) == 0o644
