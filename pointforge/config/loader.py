@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,11 @@ def check_values(cfg: Config) -> None:
         "device",
         f"must be auto, cpu or cuda[:N], got {cfg.device!r}",
     )
+    for i, pattern in enumerate(cfg.model.load.reinit_mismatched):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            need(False, f"model.load.reinit_mismatched[{i}]", f"is not a valid regex: {exc}")
 
 
 def check_registered_names(cfg: Config) -> None:

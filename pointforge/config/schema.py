@@ -17,13 +17,24 @@ from pointforge.geometry.homography import HomographyConfig
 
 
 @dataclass(frozen=True)
+class LoadConfig:
+    """How ``model.weights`` is fitted to the model (policy in ``pointforge.models.loading``)."""
+
+    # Regexes (re.match, anchored at the key start, e.g. "fc\\.") for state-dict keys that may
+    # fail to load (shape mismatch, missing or unexpected) and then keep their fresh init, e.g.
+    # a classifier head with another number of classes. Default: none, every key must fit.
+    reinit_mismatched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Which network to build (a name in the model registry) and how to initialise it."""
 
     name: str = "magicpoint"
     batchnorm: bool = False
-    # Optional initial weights: one of our checkpoints or a MagicLeap-v1 state dict.
+    # Optional initial weights: one of our checkpoints, a plain/DDP state dict or MagicLeap v1.
     weights: str | None = None
+    load: LoadConfig = field(default_factory=LoadConfig)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pointforge.data.datasets.synthetic_shapes
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
 from pointforge.data.loader import build_train_loader
+from pointforge.models.loading import load_weights
 from pointforge.registry import DATASETS, MODELS, TASKS
 from pointforge.tasks.base import Task
 from pointforge.tasks.keypoints.evaluate import ShapesDetectionEvaluator
@@ -28,7 +29,9 @@ from pointforge.tasks.keypoints.labels import (
     valid_mask_to_cells,
 )
 from pointforge.tasks.keypoints.losses import detector_loss
-from pointforge.tasks.keypoints.predictor import load_state_dict_from_file
+
+# Descriptor-head parameter names (MagicLeap v1 convD*, our optional bnD*).
+DESCRIPTOR_KEYS = (r"convD", r"bnD")
 
 
 @TASKS.register("magicpoint")
@@ -42,18 +45,14 @@ class MagicPointTask(Task):
     def build_model(self) -> nn.Module:
         model: nn.Module = MODELS.build(self.cfg.model.name, batchnorm=self.cfg.model.batchnorm)
         if self.cfg.model.weights:
-            state = load_state_dict_from_file(self.cfg.model.weights)
-            result = model.load_state_dict(state, strict=False)
-            if result.missing_keys or result.unexpected_keys:
-                # Detector-only models may ignore descriptor keys; anything else is a mismatch.
-                missing = list(result.missing_keys)
-                unexpected = [k for k in result.unexpected_keys if not k.startswith("convD")]
-                if missing or unexpected:
-                    raise ValueError(
-                        f"model.weights {self.cfg.model.weights} does not fit model "
-                        f"'{self.cfg.model.name}': missing keys {missing}, "
-                        f"unexpected keys {unexpected}"
-                    )
+            load_weights(
+                model,
+                self.cfg.model.weights,
+                reinit=self.cfg.model.load.reinit_mismatched,
+                # A detector-only model may start from full SuperPoint weights: it ignores the
+                # descriptor head (convDa/convDb and their BatchNorms); anything else must fit.
+                allow_unexpected=DESCRIPTOR_KEYS,
+            )
         model = model.to(self.device)
         if self.cfg.train.channels_last:
             model = model.to(memory_format=torch.channels_last)

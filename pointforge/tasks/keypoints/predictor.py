@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint
 from pointforge.tasks.keypoints.postprocess import (
     extract_keypoints,
@@ -28,21 +29,9 @@ def load_state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Model weights from a pointforge checkpoint (key ``model``) or a raw (v1) state dict.
 
     Loads with ``weights_only=True``; strips a DDP ``module.`` prefix. Errors name the file.
+    (Kept as the keypoint-side name of :func:`pointforge.models.loading.read_state_dict`.)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"cannot load weights {path}: corrupt, truncated or not a torch file "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    state = obj.get("model", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"weights file {path} holds no state dict (expected tensors by name)")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    return read_state_dict(path)
 
 
 def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
