@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ def check_values(cfg: Config) -> None:
     need(cfg.train.checkpoint_period > 0, "train.checkpoint_period", "must be > 0")
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
+    _check_solver_features(cfg, need)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
         "device",
@@ -128,6 +130,31 @@ def check_values(cfg: Config) -> None:
             re.compile(pattern)
         except re.error as exc:
             need(False, f"model.load.reinit_mismatched[{i}]", f"is not a valid regex: {exc}")
+
+
+def _check_solver_features(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
+    """Checks of the optional training features (accumulation, clipping, EMA, PreciseBN...)."""
+    s, t = cfg.solver, cfg.train
+    need(s.accumulate_steps >= 1, "solver.accumulate_steps", "must be >= 1")
+    for key, value in (
+        ("solver.clip_grad_norm", s.clip_grad_norm),
+        ("solver.clip_grad_value", s.clip_grad_value),
+    ):
+        need(value is None or value > 0, key, f"must be > 0 or null, got {value}")
+    for key, value in (
+        ("solver.weight_decay", s.weight_decay),
+        ("solver.weight_decay_norm", s.weight_decay_norm),
+        ("solver.weight_decay_bias", s.weight_decay_bias),
+    ):
+        need(value is None or value >= 0, key, f"must be >= 0, got {value}")
+    need(0.0 < t.ema.decay < 1.0, "train.ema.decay", f"must be in (0, 1), got {t.ema.decay}")
+    need(t.ema.tau > 0, "train.ema.tau", f"must be > 0, got {t.ema.tau}")
+    need(t.precise_bn.num_iter > 0, "train.precise_bn.num_iter", "must be > 0")
+    for i, pattern in enumerate(cfg.model.freeze):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            need(False, f"model.freeze[{i}]", f"is not a valid regex ({pattern!r}: {exc})")
 
 
 def check_registered_names(cfg: Config) -> None:

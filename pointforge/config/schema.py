@@ -35,6 +35,10 @@ class ModelConfig:
     # Optional initial weights: one of our checkpoints, a plain/DDP state dict or MagicLeap v1.
     weights: str | None = None
     load: LoadConfig = field(default_factory=LoadConfig)
+    # Regexes (re.search on parameter names, e.g. "^conv1a\\.") of parameters to freeze:
+    # requires_grad=False, left out of the optimiser, and BatchNorms whose parameters are all
+    # frozen stay in eval mode. Empty = train everything (the usual default, as in detectron2).
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,42 @@ class SolverConfig:
     warmup_factor: float = 0.001
     # Clip the global gradient norm to this value; null = no clipping.
     clip_grad_norm: float | None = None
+    # Clamp every gradient element to [-v, v] (applied before the norm clip); null = off.
+    clip_grad_value: float | None = None
+    # Micro-batches of data.batch_size summed into one optimiser step (effective batch =
+    # accumulate_steps x batch_size). 1 = no accumulation. One iteration = one optimiser step.
+    accumulate_steps: int = 1
+    # Weight decay of norm-layer (BatchNorm/GroupNorm/LayerNorm...) parameters and of the other
+    # layers' biases; null = same as weight_decay. detectron2 and timm commonly use 0 for both.
+    weight_decay_norm: float | None = None
+    weight_decay_bias: float | None = None
+
+
+@dataclass(frozen=True)
+class EMAConfig:
+    """Exponential moving average of the weights, used for evaluation (and saved with them).
+
+    The effective decay ramps up as ``decay * (1 - exp(-updates / tau))`` (the YOLOv5/YOLOX
+    ``ModelEMA`` warmup), so early, poor weights are forgotten quickly.
+    """
+
+    enabled: bool = False
+    # YOLOX uses 0.9998 with tau 2000 for ~100k-iteration schedules.
+    decay: float = 0.9998
+    tau: float = 2000.0
+
+
+@dataclass(frozen=True)
+class PreciseBNConfig:
+    """Recompute BatchNorm running statistics as true averages before each evaluation.
+
+    Why: running stats are an EMA over weights that kept changing; averaging over ``num_iter``
+    fresh training batches with the final weights gives the statistics the model really has
+    (Wu & Johnson 2021, "Rethinking BatchNorm"; detectron2 uses 200 iterations).
+    """
+
+    enabled: bool = False
+    num_iter: int = 200
 
 
 @dataclass(frozen=True)
@@ -91,6 +131,8 @@ class TrainConfig:
     amp: str = field(default="off", metadata={"choices": ("off", "bf16", "fp16")})
     # Convert the model and inputs to channels_last (faster convolutions with oneDNN/cuDNN).
     channels_last: bool = True
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    precise_bn: PreciseBNConfig = field(default_factory=PreciseBNConfig)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ Order of a step (see :class:`~pointforge.engine.trainer.Trainer`)::
 
     before_step → data → task.training_step → backward → optimizer.step → after_step
 
-``after_step`` runs hooks in registration order: timer, LR schedule, checkpoint, eval, writers.
-So a checkpoint at iteration N holds the scheduler already stepped N times, and writers see the
-eval metrics of the same iteration.
+``after_step`` runs hooks in registration order: timer, LR schedule, PreciseBN, checkpoint,
+eval, writers. So a checkpoint at iteration N holds the scheduler already stepped N times and
+the BN statistics PreciseBN recomputed at N (exact resume), the evaluation sees those statistics,
+and writers see the eval metrics of the same iteration. The EMA of the weights is updated by the
+Trainer itself right after each optimiser step, so every hook sees it current.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pointforge.data.loader import move_to_device
+from pointforge.engine.checkpoint import capture_rng_state, restore_rng_state
+from pointforge.engine.precise_bn import recompute_bn_stats
 from pointforge.registry import HOOKS
 
 if TYPE_CHECKING:
@@ -119,6 +124,44 @@ class EvalHook(HookBase):
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"iteration": self.trainer.iter, "metrics": results}
         out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@HOOKS.register("PreciseBN")
+class PreciseBN(HookBase):
+    """Recomputes the eval model's BatchNorm statistics over ``num_iter`` batches before each
+    evaluation (same ``period`` as :class:`EvalHook`, and at the end of training).
+
+    The batches come from a fresh training loader positioned where training will continue, so
+    they depend only on the iteration, and all RNG states are restored afterwards: the training
+    run is exactly the same, and resumable, with or without this hook.
+    """
+
+    def __init__(self, period: int, num_iter: int) -> None:
+        self.period = period
+        self.num_iter = num_iter
+
+    def _run(self) -> None:
+        t = self.trainer
+        model = t.eval_model
+        rng = capture_rng_state()
+        try:
+            batches = t.task.build_train_loader(t.iter * t.accumulate_steps)
+            recompute_bn_stats(
+                model,
+                lambda batch: t.task.training_step(model, move_to_device(batch, t.device)),
+                batches,
+                self.num_iter,
+            )
+        finally:
+            restore_rng_state(rng)
+
+    def after_step(self) -> None:
+        it = self.trainer.iter
+        if self.period > 0 and it % self.period == 0 and it < self.trainer.max_iter:
+            self._run()
+
+    def after_train(self) -> None:
+        self._run()
 
 
 def _scalars_at(trainer: Trainer, iteration: int) -> dict[str, float]:

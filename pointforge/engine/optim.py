@@ -7,27 +7,65 @@ constant / multistep / cosine), so its state is a plain integer and resumes exac
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from pointforge.config.schema import SolverConfig
 
+# Layers whose affine parameters only rescale normalised activations: decaying them towards 0
+# fights the normalisation rather than regularising (why detectron2/timm exempt them).
+NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.LocalResponseNorm,
+    nn.RMSNorm,
+)
+
+
+def param_groups(model: nn.Module, cfg: SolverConfig) -> list[dict[str, Any]]:
+    """Trainable parameters split by weight decay: norm layers, other biases, the rest.
+
+    Parameters of norm layers (weight and bias) get ``weight_decay_norm``, biases of other
+    layers ``weight_decay_bias``, everything else ``weight_decay`` (null = ``weight_decay``).
+    Groups with the same decay are merged and parameters keep ``model.parameters()`` order, so
+    with the default config there is one group, as in checkpoints written before this split.
+    Frozen parameters (``requires_grad=False``) are left out. Each group has a ``names`` list.
+    """
+    decay_norm = cfg.weight_decay if cfg.weight_decay_norm is None else cfg.weight_decay_norm
+    decay_bias = cfg.weight_decay if cfg.weight_decay_bias is None else cfg.weight_decay_bias
+    groups: dict[float, dict[str, Any]] = {}
+    seen: set[int] = set()
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            if isinstance(module, NORM_TYPES):
+                decay = decay_norm
+            elif name == "bias":
+                decay = decay_bias
+            else:
+                decay = cfg.weight_decay
+            group = groups.setdefault(decay, {"params": [], "names": [], "weight_decay": decay})
+            group["params"].append(param)
+            group["names"].append(f"{module_name}.{name}" if module_name else name)
+    if not groups:
+        raise ValueError("no trainable parameters: check model.freeze")
+    return list(groups.values())
+
 
 def build_optimizer(model: nn.Module, cfg: SolverConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = param_groups(model, cfg)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(
-            params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
-        )
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
-        )
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas))
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
     raise ValueError(f"solver.optimizer: unknown optimizer '{cfg.optimizer}'")
 
 

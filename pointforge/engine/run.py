@@ -26,6 +26,7 @@ from pointforge.engine.hooks import (
     JSONWriter,
     LRScheduler,
     PeriodicCheckpointer,
+    PreciseBN,
     ProgressBar,
     TensorboardWriter,
 )
@@ -98,11 +99,15 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
     out = trainer.output_dir
     period = cfg.train.log_period
+    # PreciseBN sits before the checkpointer so checkpoints hold the stats it recomputes.
+    precise_bn = cfg.train.precise_bn
     return [
         IterationTimer(),
         LRScheduler(),
+        *([PreciseBN(cfg.train.eval_period, precise_bn.num_iter)] if precise_bn.enabled else []),
         PeriodicCheckpointer(cfg.train.checkpoint_period),
-        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.model, out)),
+        # trainer.eval_model is the EMA of the weights when train.ema.enabled.
+        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, out)),
         JSONWriter(out / "metrics.jsonl", period),
         TensorboardWriter(out / "tb", period),
         ProgressBar(period, enabled=cfg.train.progress_bar),

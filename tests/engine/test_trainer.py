@@ -99,17 +99,20 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+EMA_AND_ACCUMULATION = {"train.ema.enabled": "true", "solver.accumulate_steps": "2"}
+
+
+@pytest.mark.parametrize(("workers", "extra"), [(0, {}), (2, {}), (0, EMA_AND_ACCUMULATION)])
 def test_exact_resume_matches_uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, extra: dict[str, str]
 ) -> None:
-    run.train(regression_cfg(tmp_path / "a", workers=workers))
+    run.train(regression_cfg(tmp_path / "a", workers=workers, **extra))
     with monkeypatch.context() as m:
         interrupt_at(m, 4)
         with pytest.raises(KeyboardInterrupt):
-            run.train(regression_cfg(tmp_path / "b", workers=workers))
+            run.train(regression_cfg(tmp_path / "b", workers=workers, **extra))
     assert load_checkpoint(tmp_path / "b/checkpoints/last.pth")["iteration"] == 4
-    run.train(regression_cfg(tmp_path / "b", workers=workers), resume=True)
+    run.train(regression_cfg(tmp_path / "b", workers=workers, **extra), resume=True)
     a, b = (
         weights(tmp_path / "a/checkpoints/final.pth"),
         weights(tmp_path / "b/checkpoints/final.pth"),
@@ -123,6 +126,11 @@ def test_exact_resume_matches_uninterrupted_run(
     assert torch.equal(
         ca["optimizer"]["state"][0]["exp_avg"], cb["optimizer"]["state"][0]["exp_avg"]
     )
+    assert ("ema" in ca) == ("ema" in cb) == bool(extra)
+    if extra:  # the EMA of the weights resumes exactly too
+        assert ca["ema"]["updates"] == cb["ema"]["updates"] == 8
+        for k, v in ca["ema"]["model"].items():
+            assert torch.equal(v, cb["ema"]["model"][k]), k
 
 
 def test_output_layout_and_logs(tmp_path: Path) -> None:
