@@ -14,10 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pointforge.config.loader import load_config
 from pointforge.config.schema import Config
+
+# Images whose shorter side is below this are enlarged (nearest) for the Grad-CAM PNG.
+MIN_PNG_SIDE = 128
 
 
 def add_parsers(sub: Any) -> None:
@@ -46,7 +50,7 @@ def add_parsers(sub: Any) -> None:
         help="Grad-CAM heatmap of a classifier's decision on one image",
         description="Load --weights into the model of CONFIG, classify IMAGE and write the "
         "Grad-CAM map of the chosen class (default: the predicted one) overlaid on the image "
-        "as a PNG.",
+        f"as a PNG (images smaller than {MIN_PNG_SIDE} px are enlarged by an integer factor).",
     )
     p.add_argument("config", help="YAML config file")
     p.add_argument("image", metavar="IMAGE", help="image file (any OpenCV-readable format)")
@@ -91,31 +95,62 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def image_to_input(task: Any, cfg: Config, model: nn.Module, image: np.ndarray) -> torch.Tensor:
-    """BGR uint8 ``(H, W, 3)`` → the model's input ``(1, C, h, w)``.
+    """Grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 → the model's input ``(1, C, h, w)``.
 
-    A task that defines ``preprocess(image_bgr) -> (1, C, h, w)`` (its eval transform, e.g. with
-    mean/std normalisation) is used as is. Otherwise the image is resized to
-    ``data.image_size``, converted to grey or RGB to match the first convolution and scaled to
-    [0, 1], which is what the keypoint models take.
+    In order of preference: the task's own ``preprocess(image) -> (1, C, h, w)`` if it has one;
+    for the ``classification`` task its deterministic eval transform (resize, channel policy,
+    mean/std), so the network sees exactly what evaluation feeds it; otherwise resize to
+    ``data.image_size``, grey or RGB to match the first convolution, scaled to [0, 1] (what
+    the keypoint models take).
     """
     preprocess = getattr(task, "preprocess", None)
     if callable(preprocess):
         x = preprocess(image)
     else:
-        from pointforge.models.summary import input_channels
-
-        channels = input_channels(model)
-        height, width = cfg.data.image_size
-        resized = cv2.resize(image, (int(width), int(height)), interpolation=cv2.INTER_AREA)
-        if channels == 1:
-            arr = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)[None]
-        elif channels == 3:
-            arr = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
+        if image.ndim == 2:
+            chw = torch.from_numpy(image)[None]  # (1, H, W)
         else:
-            raise ValueError(f"cannot make a {channels}-channel input from an image file")
-        x = torch.from_numpy(np.ascontiguousarray(arr)).float().div(255.0)[None]
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            chw = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))  # (3, H, W)
+        height, width = (int(v) for v in cfg.data.image_size)
+        if cfg.task == "classification":
+            from pointforge.data.transforms.classification import build_classification_transform
+
+            transform = build_classification_transform(
+                cfg.classification,  # type: ignore[attr-defined]
+                (height, width),
+                train=False,
+            )
+            x = transform(chw)[None]
+        else:
+            from pointforge.models.summary import input_channels
+
+            channels = input_channels(model)
+            if channels not in (1, 3):
+                raise ValueError(f"cannot make a {channels}-channel input from an image file")
+            if channels == 1 and chw.shape[0] == 3:
+                chw = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[None]
+            elif channels == 3 and chw.shape[0] == 1:
+                chw = chw.expand(3, -1, -1)
+            x = F.interpolate(
+                chw[None].float(), size=(height, width), mode="bilinear", antialias=True
+            ).div(255.0)
     param = next(model.parameters())
     return x.to(device=param.device, dtype=param.dtype)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 from an image file (alpha dropped)."""
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image {path} has dtype {image.dtype}; expected 8-bit")
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return image
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -128,11 +163,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
     task, model = _build_model(cfg)
     load_weights(model, args.weights)
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {args.image}")
+    image = read_image(args.image)
     x = image_to_input(task, cfg, model, image)  # (1, C, h, w)
     result = grad_cam(model, x, args.target_layer, args.class_index)
+    # Tiny inputs (8x8 digits) are enlarged by an integer factor so the PNG is readable; the
+    # cam is resized to the enlarged image by overlay_cam.
+    factor = -(-MIN_PNG_SIDE // min(image.shape[:2]))
+    if factor > 1:
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
     out = save_png(Path(args.out), overlay_cam(image, result.cam, args.alpha))
     print(
         f"{args.image}: class {result.class_index} (score {result.score:.4f}), "

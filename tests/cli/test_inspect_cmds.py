@@ -12,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
+from pointforge.cli.inspect_cmds import image_to_input
 from pointforge.cli.main import main
+from pointforge.config import load_config
 from pointforge.registry import TASKS
 from pointforge.tasks.base import Task
 
@@ -88,12 +90,27 @@ def test_explain_writes_the_cam_of_the_bright_square(
     assert main([*argv, str(tmp_path / "img.png"), "--out", str(out), "--alpha", "1"]) == 0
     assert "class 0" in capsys.readouterr().out
     cam = cv2.imread(str(out))
-    assert cam.shape == (32, 32, 3)
-    assert cam[12, 12, 2] > 100 and cam[12, 12, 0] < 50  # hot (red) on the bright square
-    assert cam[25, 25, 0] > 100 and cam[25, 25, 2] < 50  # cold (blue) on the dark square
+    assert cam.shape == (128, 128, 3)  # enlarged 4x (nearest) so the PNG is readable
+    assert cam[48, 48, 2] > 100 and cam[48, 48, 0] < 50  # hot (red) on the bright square
+    assert cam[100, 100, 0] > 100 and cam[100, 100, 2] < 50  # cold (blue) on the dark square
     assert main([*argv, str(tmp_path / "img.png"), "--out", str(out), "--class", "1"]) == 0
     cam = cv2.imread(str(out))
-    assert cam[25, 25, 2] > cam[25, 25, 0] and cam[12, 12, 0] > cam[12, 12, 2]
+    assert cam[100, 100, 2] > cam[100, 100, 0] and cam[48, 48, 0] > cam[48, 48, 2]
+
+
+def test_default_preprocessing_matches_channels_and_rgb_order() -> None:
+    cfg = load_config(None, ["data.image_size=[8, 16]", "device=cpu"])
+    bgr = np.zeros((4, 6, 3), np.uint8)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 10, 20, 30
+    x = image_to_input(object(), cfg, nn.Conv2d(3, 2, 1), bgr)
+    assert x.shape == (1, 3, 8, 16) and x.dtype == torch.float32
+    torch.testing.assert_close(x[0, :, 3, 5], torch.tensor([30.0, 20.0, 10.0]) / 255)
+    grey = np.full((4, 6), 51, np.uint8)
+    x = image_to_input(object(), cfg, nn.Conv2d(3, 2, 1), grey)  # grey replicated to RGB
+    torch.testing.assert_close(x, torch.full((1, 3, 8, 16), 0.2))
+    x = image_to_input(object(), cfg, nn.Conv2d(1, 2, 1), bgr)  # BGR to luma for 1 channel
+    expected = float(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[0, 0]) / 255
+    torch.testing.assert_close(x, torch.full((1, 1, 8, 16), expected))
 
 
 def test_explain_errors_are_one_named_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
