@@ -41,7 +41,8 @@ class WeightsError(ValueError):
 def read_state_dict(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
-    """Tensors by name from a pointforge checkpoint (key ``model``), a plain or DDP state dict.
+    """Tensors by name from a pointforge checkpoint (key ``model``, or ``ema`` when the run kept
+    an EMA of its weights), a plain or DDP state dict.
 
     Loads with ``weights_only=True`` (no arbitrary code from a pickle) and strips a leading
     ``module.`` that ``DistributedDataParallel`` adds. Errors name the file.
@@ -57,6 +58,9 @@ def read_state_dict(
             f"({type(exc).__name__}: {exc})"
         ) from None
     state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if isinstance(obj, dict) and isinstance(obj.get("ema"), dict):
+        # A run with train.ema.enabled evaluated its EMA weights; deploy and fine-tune those.
+        state = obj["ema"].get("model")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"weights file {path} holds no state dict (expected tensors by name)")
     return {k.removeprefix("module."): v for k, v in state.items()}

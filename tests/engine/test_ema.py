@@ -15,6 +15,7 @@ from pointforge.engine import run
 from pointforge.engine.checkpoint import load_checkpoint
 from pointforge.engine.ema import ModelEMA
 from pointforge.engine.trainer import Trainer
+from pointforge.models.loading import read_state_dict
 
 from .conftest import BNTask, bn_mlp, bn_overrides
 
@@ -96,3 +97,6 @@ def test_run_evaluates_the_ema_weights_and_saves_them(tmp_path: Path) -> None:
     raw_model.load_state_dict(final["model"])
     assert metrics == task.evaluate(ema_model)
     assert metrics != task.evaluate(raw_model)
+    # Weight files read for eval/detect/fine-tuning give the EMA weights that were evaluated.
+    read = read_state_dict(out / "checkpoints/final.pth")
+    assert all(torch.equal(read[k], v) for k, v in final["ema"]["model"].items())

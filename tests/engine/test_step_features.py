@@ -166,6 +166,25 @@ def test_gradients_are_clipped(tmp_path: Path, override: str, check: str) -> Non
             torch.testing.assert_close(g, r.clamp(-0.01, 0.01))
 
 
+def test_clipping_sees_unscaled_gradients_under_a_grad_scaler(tmp_path: Path) -> None:
+    """fp16 training scales the loss by ~2^16; the clip threshold is in true gradient units.
+
+    fp16 needs CUDA, but the GradScaler logic is device-independent, so a CPU scaler with a
+    large scale checks the order unscale → clip → step.
+    """
+    MLPTask.scale = 100.0
+    try:
+        trainer = make_trainer(tmp_path, "data.batch_size=8", "solver.clip_grad_norm=0.5")
+        trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+        run_steps(trainer, 1)
+    finally:
+        MLPTask.scale = 1.0
+    grads = torch.cat([p.grad.flatten() for p in trainer.model.parameters()])
+    assert float(torch.linalg.vector_norm(grads)) == pytest.approx(0.5, rel=1e-4)
+    assert trainer.storage.latest()["grad_norm"][0] < 1e4  # unscaled norm was logged
+    assert trainer.scaler.get_scale() == 2.0**12  # finite gradients: the step was taken
+
+
 def test_bf16_autocast_runs_the_forward_in_bf16_on_cpu(tmp_path: Path) -> None:
     fp32 = make_trainer(tmp_path / "fp32", "data.batch_size=8")
     bf16 = make_trainer(tmp_path / "bf16", "data.batch_size=8", "train.amp=bf16")
