@@ -20,9 +20,9 @@ from pointforge.geometry.homography import HomographyConfig
 class LoadConfig:
     """How ``model.weights`` is fitted to the model (policy in ``pointforge.models.loading``)."""
 
-    # Regexes (re.match, anchored at the key start, e.g. "fc\\.") for state-dict keys that may
-    # fail to load (shape mismatch, missing or unexpected) and then keep their fresh init, e.g.
-    # a classifier head with another number of classes. Default: none, every key must fit.
+    # Regexes (re.match, anchored at the key start, e.g. 'fc\.' in YAML) for state-dict keys that
+    # may fail to load (shape mismatch, missing or unexpected) and then keep their fresh init,
+    # e.g. a classifier head with another number of classes. Default: none, every key must fit.
     reinit_mismatched: tuple[str, ...] = ()
 
 
