@@ -26,11 +26,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from pointforge.engine.launch import launcher_env
     from pointforge.engine.run import train
 
     cfg = _load(args, args.output_dir)
     metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
-    if metrics:
+    if metrics and launcher_env()[0] == 0:  # under torchrun only global rank 0 reports
         print(format_metrics_table(metrics))
         print(f"run directory: {cfg.output_dir}")
     return 0

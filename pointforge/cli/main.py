@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pointforge.cli import commands, inspect_cmds
+from pointforge.cli import commands, inspect_cmds, launch
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an existing run in --output-dir (its checkpoints are deleted)",
     )
     p.set_defaults(func=commands.cmd_train)
+    launch.add_parser(sub)  # train on several processes/nodes
 
     p = sub.add_parser(
         "eval",

@@ -116,6 +116,11 @@ def check_values(cfg: Config) -> None:
     need((cfg.data.num_workers or 0) >= 0, "data.num_workers", "must be >= 0")
     need(cfg.solver.lr > 0, "solver.lr", "must be > 0")
     need(cfg.solver.max_iter > 0, "solver.max_iter", "must be > 0")
+    need(
+        not (cfg.train.ddp.backend == "nccl" and cfg.device == "cpu"),
+        "train.ddp.backend",
+        "is nccl, which needs CUDA, but device=cpu; use gloo or auto",
+    )
     need(cfg.train.checkpoint_period > 0, "train.checkpoint_period", "must be > 0")
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pointforge.data.transforms.photometric import PhotometricConfig
+from pointforge.engine.launch import DDPConfig
 from pointforge.geometry.homography import HomographyConfig
 
 
@@ -126,6 +127,9 @@ class TrainConfig:
     # 0 disables periodic evaluation; the final evaluation always runs.
     eval_period: int = 5000
     progress_bar: bool = True
+    # Multi-process (torchrun) options; data.batch_size stays the global batch, split evenly
+    # over the ranks (see pointforge.engine.launch.DDPConfig).
+    ddp: DDPConfig = field(default_factory=DDPConfig)
     # Mixed precision for forward + loss: bf16 halves step time on CPUs with AVX512-BF16 and
     # on recent GPUs; fp16 (CUDA) uses a GradScaler. Losses are computed in float32.
     amp: str = field(default="off", metadata={"choices": ("off", "bf16", "fp16")})

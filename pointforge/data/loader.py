@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from pointforge.data.samplers import InfiniteSampler, PositionedSampler
+from pointforge.engine import comm
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -93,27 +94,41 @@ def build_train_loader(
     seed: int,
     start_iter: int = 0,
     pin_memory: bool = False,
-    rank: int = 0,
-    world_size: int = 1,
+    rank: int | None = None,
+    world_size: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """An endless iterator of batches that starts exactly at iteration ``start_iter``.
 
-    The sampler position is ``start_iter * batch_size``, so a resumed run sees the same
-    batches as an uninterrupted one. The loader's generator is seeded from
-    ``(seed, start_iter)`` so workers of a resumed run do not replay the seeds of the first run.
+    ``batch_size`` is the *global* batch (``data.batch_size``): with ``world_size`` ranks
+    (default: the running process group, 1 without one) each rank yields batches of
+    ``batch_size // world_size`` samples, and rank ``r`` takes global stream positions
+    ``r, r + world_size, ...``, so the ranks' batches of one iteration together are exactly
+    the batch a single process would draw. The stream position is ``start_iter * batch_size``
+    whatever the number of ranks, so a resumed run (even on another number of GPUs) sees the
+    same global batches as an uninterrupted one. The loader's generator is seeded from
+    ``(seed, start_iter, rank)`` so workers of a resumed run do not replay the seeds of the
+    first run.
     """
+    rank = comm.get_rank() if rank is None else rank
+    world_size = comm.get_world_size() if world_size is None else world_size
+    if batch_size % world_size:
+        raise ValueError(
+            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
+            f"{world_size} processes"
+        )
+    local_batch = batch_size // world_size
     sampler = InfiniteSampler(
         len(dataset),  # type: ignore[arg-type]
         shuffle=True,
         seed=seed,
-        start=start_iter * batch_size,
+        start=start_iter * local_batch,
         rank=rank,
         world_size=world_size,
     )
-    generator = torch.Generator().manual_seed(seed * 7919 + start_iter)
+    generator = torch.Generator().manual_seed(seed * 7919 + start_iter + 104_729 * rank)
     loader = DataLoader(
         SeededSamples(dataset, seed),
-        batch_size=batch_size,
+        batch_size=local_batch,
         sampler=PositionedSampler(sampler),
         num_workers=num_workers,
         collate_fn=collate,

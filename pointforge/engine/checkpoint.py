@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pointforge.engine import comm
+
 FORMAT_VERSION = 1
 _PERIODIC = re.compile(r"^iter_(\d{7,})\.pth$")
 
@@ -134,14 +136,21 @@ class Checkpointer:
         return self.directory / "last.pth"
 
     def save(self, state: dict[str, Any], iteration: int, final: bool = False) -> Path:
-        """Save ``state`` as ``last.pth`` and a periodic or final file; prune old periodic files."""
+        """Save ``state`` as ``last.pth`` and a periodic or final file; prune old periodic files.
+
+        Under DDP every rank calls this (the weights are identical on all ranks); only rank 0
+        writes, and all ranks wait for it, so none runs ahead of a checkpoint it may be asked
+        to resume from.
+        """
         state = {**state, "iteration": iteration, "format_version": FORMAT_VERSION}
         name = "final.pth" if final else f"iter_{iteration:07d}.pth"
         target = self.directory / name
-        atomic_save(state, target)
-        # last.pth is a second atomic write rather than a link: links do not survive copies.
-        atomic_save(state, self.last_path)
-        self._prune()
+        if comm.is_main_process():
+            atomic_save(state, target)
+            # last.pth is a second atomic write rather than a link: links do not survive copies.
+            atomic_save(state, self.last_path)
+            self._prune()
+        comm.barrier()
         return target
 
     def _prune(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pointforge.data.loader import move_to_device
+from pointforge.engine import comm
 from pointforge.engine.checkpoint import capture_rng_state, restore_rng_state
 from pointforge.engine.precise_bn import recompute_bn_stats
 from pointforge.registry import HOOKS
@@ -96,7 +97,10 @@ class EvalHook(HookBase):
     """Runs ``eval_fn(model) -> dict[str, float]`` every ``period`` iterations and at the end.
 
     Results go to the storage (so writers log them) and, for the final evaluation, to
-    ``output_dir/eval/metrics.json``.
+    ``output_dir/eval/metrics.json``. Under DDP every rank evaluates and the results are
+    averaged over ranks (:func:`~pointforge.engine.comm.reduce_metrics`), so all ranks hold the
+    global result; a task that shards its test set by rank must return metrics whose mean over
+    equal shards is the global value. Only rank 0 writes the file.
     """
 
     def __init__(self, period: int, eval_fn: Callable[[], dict[str, float]]) -> None:
@@ -109,6 +113,7 @@ class EvalHook(HookBase):
         bad = {k: v for k, v in results.items() if not isinstance(v, int | float)}
         if bad:
             raise TypeError(f"evaluate() must return a flat dict of floats; got {bad}")
+        results = comm.reduce_metrics(results)
         self.trainer.storage.put_many({f"eval/{k}": v for k, v in results.items()}, smooth=False)
         self.last_results = results
         return results
@@ -120,6 +125,8 @@ class EvalHook(HookBase):
 
     def after_train(self) -> None:
         results = self._run()
+        if not comm.is_main_process():
+            return
         out = Path(self.trainer.output_dir) / "eval" / "metrics.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"iteration": self.trainer.iter, "metrics": results}

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pointforge.tasks  # noqa: F401  (registers the task families)
 from pointforge.config.loader import dump_config
 from pointforge.config.schema import Config
 from pointforge.config.validate import to_dict
+from pointforge.engine import comm
 from pointforge.engine.checkpoint import load_checkpoint
 from pointforge.engine.hooks import (
     EvalHook,
@@ -30,7 +32,7 @@ from pointforge.engine.hooks import (
     ProgressBar,
     TensorboardWriter,
 )
-from pointforge.engine.launch import resolve_device, seed_everything
+from pointforge.engine.launch import distributed, resolve_device, seed_everything
 from pointforge.engine.trainer import Trainer
 from pointforge.registry import TASKS
 from pointforge.tasks.base import Task
@@ -101,24 +103,66 @@ def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
     period = cfg.train.log_period
     # PreciseBN sits before the checkpointer so checkpoints hold the stats it recomputes.
     precise_bn = cfg.train.precise_bn
+    artefacts = out if comm.is_main_process() else None
+    writers = [
+        JSONWriter(out / "metrics.jsonl", period),
+        TensorboardWriter(out / "tb", period),
+        ProgressBar(period, enabled=cfg.train.progress_bar),
+    ]
     return [
         IterationTimer(),
         LRScheduler(),
         *([PreciseBN(cfg.train.eval_period, precise_bn.num_iter)] if precise_bn.enabled else []),
         PeriodicCheckpointer(cfg.train.checkpoint_period),
         # trainer.eval_model is the EMA of the weights when train.ema.enabled.
-        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, out)),
-        JSONWriter(out / "metrics.jsonl", period),
-        TensorboardWriter(out / "tb", period),
-        ProgressBar(period, enabled=cfg.train.progress_bar),
+        # Under DDP all ranks evaluate (EvalHook averages over ranks); only rank 0 gets the
+        # output dir for artefacts and only rank 0 has the writers and the progress bar.
+        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, artefacts)),
+        *(writers if comm.is_main_process() else []),
     ]
 
 
 def train(cfg: Config, resume: bool = False, overwrite: bool = False) -> dict[str, float]:
-    """Train ``cfg`` into ``cfg.output_dir``; returns the final evaluation metrics."""
+    """Train ``cfg`` into ``cfg.output_dir``; returns the final evaluation metrics.
+
+    Under torchrun (``WORLD_SIZE`` > 1) this joins the process group for the run (unless the
+    caller already did), every rank trains on its shard of each global batch of
+    ``data.batch_size`` samples, and rank 0 alone writes the output directory, which must be
+    on a filesystem all nodes share for ``--resume``.
+    """
     assert cfg.output_dir is not None, "config must be resolved (load_config does it)"
-    out = Path(cfg.output_dir)
-    prepare_output_dir(out, resume, overwrite)
+    with distributed(resolve_device(cfg.device), cfg.train.ddp.backend):
+        return _train(cfg, resume, overwrite)
+
+
+def on_main_process(fn: Callable[[], None]) -> None:
+    """Run ``fn`` on rank 0 only and raise its error on every rank, so no rank waits forever
+    for a rank 0 that refused to start (e.g. on an occupied output directory)."""
+    error: BaseException | None = None
+    if comm.is_main_process():
+        try:
+            fn()
+        except Exception as exc:  # re-raised below, on every rank
+            error = exc
+    error = comm.broadcast(error)
+    if error is not None:
+        raise error
+
+
+def check_world_size(cfg: Config) -> None:
+    """The global batch must split evenly over the ranks (per-rank batch = batch / ranks)."""
+    world = comm.get_world_size()
+    if cfg.data.batch_size % world:
+        raise ValueError(
+            f"config key 'data.batch_size' is the global batch and must be divisible by the "
+            f"number of processes: {cfg.data.batch_size} samples over {world} ranks"
+        )
+
+
+def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
+    out = Path(cfg.output_dir or "")
+    check_world_size(cfg)
+    on_main_process(lambda: prepare_output_dir(out, resume, overwrite))
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "last.pth")
         if int(ckpt.get("iteration", -1)) >= cfg.solver.max_iter:
@@ -127,11 +171,13 @@ def train(cfg: Config, resume: bool = False, overwrite: bool = False) -> dict[st
                 f"(solver.max_iter={cfg.solver.max_iter}); nothing to do. Raise "
                 "solver.max_iter to train further."
             )
-            print(msg)
+            if comm.is_main_process():
+                print(msg)
             metrics = out / "eval" / "metrics.json"
             return json.loads(metrics.read_text())["metrics"] if metrics.is_file() else {}
     seed_everything(cfg.seed, cfg.deterministic)
-    write_config(cfg, out)
+    if comm.is_main_process():
+        write_config(cfg, out)
     task = build_task(cfg)
     trainer = Trainer(task, cfg, out)
     if resume:
