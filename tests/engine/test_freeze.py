@@ -11,8 +11,11 @@ import pytest
 import torch
 
 from pointforge.config import ConfigError, load_config
+from pointforge.engine import run
 from pointforge.engine.freeze import freeze_by_patterns
 from pointforge.engine.trainer import Trainer
+
+from .conftest import bn_overrides
 
 
 def train_steps(trainer: Trainer, steps: int) -> None:
@@ -79,3 +82,11 @@ def test_a_pattern_matching_nothing_is_an_error(
     with pytest.raises(ConfigError, match=r"model\.freeze\[1\]' is not a valid regex"):
         load_config(None, ['model.freeze=["^0", "(("]'])
     assert freeze_by_patterns(torch.nn.Linear(2, 2), []) == []
+
+
+def test_resuming_with_other_frozen_layers_is_refused_by_name(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run.train(load_config(None, bn_overrides(out, "solver.max_iter=2")))
+    changed = bn_overrides(out, "solver.max_iter=4", r"model.freeze=['^0\.']")
+    with pytest.raises(ValueError, match=r"parameter groups changed.*keep model\.freeze"):
+        run.train(load_config(None, changed), resume=True)
