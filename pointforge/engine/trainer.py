@@ -27,6 +27,7 @@ from pointforge.engine.ema import ModelEMA
 from pointforge.engine.events import EventStorage
 from pointforge.engine.freeze import freeze_by_patterns
 from pointforge.engine.hooks import HookBase
+from pointforge.engine.launch import wrap_ddp
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
 from pointforge.tasks.base import Task
 
@@ -49,6 +50,9 @@ class Trainer:
         self.model = task.build_model()
         self.frozen = freeze_by_patterns(self.model, cfg.model.freeze)
         self.optimizer = build_optimizer(self.model, cfg.solver)
+        # What training_step sees: DDP around self.model under torchrun, else self.model. It
+        # shares self.model's parameters, so checkpoints, EMA and eval use the plain module.
+        self.train_model = wrap_ddp(self.model, cfg.train.ddp.find_unused_parameters)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg.solver)
         self.checkpointer = Checkpointer(self.output_dir / "checkpoints", cfg.train.keep_last)
         self.storage = EventStorage()
@@ -176,7 +180,7 @@ class Trainer:
             data_time += time.perf_counter() - t0
             # DDP all-reduces gradients on every backward; only the last micro-batch needs it.
             last = micro == n - 1
-            no_sync = getattr(self.model, "no_sync", None)
+            no_sync = getattr(self.train_model, "no_sync", None)
             with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
                 values = self._forward_backward(batch, micro)
             for k, v in values.items():
@@ -197,7 +201,7 @@ class Trainer:
             dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         ):
-            losses = self.task.training_step(self.model, batch)
+            losses = self.task.training_step(self.train_model, batch)
         total = sum(losses.values())
         assert isinstance(total, torch.Tensor)
         values = {k: float(v.detach()) for k, v in losses.items()}
