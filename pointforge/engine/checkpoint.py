@@ -140,9 +140,12 @@ class Checkpointer:
 
         Under DDP every rank calls this (the weights are identical on all ranks); only rank 0
         writes, and all ranks wait for it, so none runs ahead of a checkpoint it may be asked
-        to resume from.
+        to resume from. Each rank's RNG state is kept too (``rng_per_rank``): the streams differ
+        per rank, and every rank must resume its own.
         """
         state = {**state, "iteration": iteration, "format_version": FORMAT_VERSION}
+        if comm.get_world_size() > 1 and "rng" in state:
+            state["rng_per_rank"] = comm.all_gather(state["rng"])
         name = "final.pth" if final else f"iter_{iteration:07d}.pth"
         target = self.directory / name
         if comm.is_main_process():
@@ -172,4 +175,7 @@ class Checkpointer:
                 f"checkpoint {self.last_path} has format_version {version}, "
                 f"expected {FORMAT_VERSION}"
             )
+        per_rank = ckpt.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == comm.get_world_size():
+            ckpt["rng"] = per_rank[comm.get_rank()]  # this rank's streams (DDP runs)
         return ckpt

@@ -175,7 +175,9 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
                 print(msg)
             metrics = out / "eval" / "metrics.json"
             return json.loads(metrics.read_text())["metrics"] if metrics.is_file() else {}
-    seed_everything(cfg.seed, cfg.deterministic)
+    # One stream per rank (dropout masks, random choices in losses must not repeat across
+    # ranks); DDP makes the initial weights rank 0's anyway, and data are seeded by position.
+    seed_everything(cfg.seed + comm.get_rank(), cfg.deterministic)
     if comm.is_main_process():
         write_config(cfg, out)
     task = build_task(cfg)

@@ -106,13 +106,28 @@ def capture_first_gradients(path: Path) -> None:
     Trainer.run_step = run_step  # type: ignore[method-assign]
 
 
+def capture_rng_before_step(iteration: int, path: Path) -> None:
+    """Make Trainer save the torch RNG state at the start of step ``iteration + 1``."""
+    original = Trainer.run_step
+
+    def run_step(self: Trainer, data: Any) -> None:
+        if self.iter == iteration and not path.exists():
+            torch.save(torch.get_rng_state(), path)
+        original(self, data)
+
+    Trainer.run_step = run_step  # type: ignore[method-assign]
+
+
 def worker(out: Path) -> None:
     """One torchrun rank: train 3 iterations, then resume the same run to MAX_ITER."""
     torch.set_num_threads(1)
     with launch.distributed(torch.device("cpu"), "gloo") as is_distributed:
         assert is_distributed and comm.get_world_size() == 2
-        capture_first_gradients(out.parent / f"grads_rank{comm.get_rank()}.pt")
+        rank = comm.get_rank()
+        capture_first_gradients(out.parent / f"grads_rank{rank}.pt")
         run.train(ddp_cfg(out, max_iter=3))
+        torch.save(torch.get_rng_state(), out.parent / f"rng_saved_rank{rank}.pt")
+        capture_rng_before_step(3, out.parent / f"rng_resumed_rank{rank}.pt")
         run.train(ddp_cfg(out), resume=True)
 
 
@@ -151,6 +166,14 @@ def test_two_rank_ddp_matches_single_process(tmp_path: Path) -> None:
         torch.testing.assert_close(final["model"][name], w, rtol=0, atol=1e-5)
     diff = max(float((final["model"][n] - w).abs().max()) for n, w in w_single.items())
     print(f"DDP vs single process: max abs weight difference after {MAX_ITER} steps {diff:.3g}")
+
+    # Each rank has its own RNG stream and resumed its own, not rank 0's.
+    saved, resumed = (
+        [torch.load(multi.parent / f"rng_{kind}_rank{r}.pt") for r in (0, 1)]
+        for kind in ("saved", "resumed")
+    )
+    assert not torch.equal(saved[0], saved[1])
+    assert torch.equal(resumed[0], saved[0]) and torch.equal(resumed[1], saved[1])
 
     # Rank 0 alone wrote the logs (a second writer would duplicate lines) and the eval
     # metrics are the mean over ranks.
