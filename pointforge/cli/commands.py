@@ -48,7 +48,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     state = load_state_dict_from_file(args.weights)
     model.load_state_dict(state, strict=True)
     metrics = task.evaluate(model, Path(cfg.output_dir))
-    print(format_metrics_table(metrics))
+    # A task may lay out its own table (homography_eval: methods side by side per split).
+    print(getattr(task, "format_metrics", format_metrics_table)(metrics))
     out = Path(cfg.output_dir) / "eval" / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"weights": str(args.weights), "metrics": metrics}, indent=2) + "\n")

@@ -125,6 +125,7 @@ def check_values(cfg: Config) -> None:
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
     _check_solver_features(cfg, need)
+    _check_homography_eval(cfg, need)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
         "device",
@@ -160,6 +161,33 @@ def _check_solver_features(cfg: Config, need: Callable[[bool, str, str], None]) 
             re.compile(pattern)
         except re.error as exc:
             need(False, f"model.freeze[{i}]", f"is not a valid regex ({pattern!r}: {exc})")
+
+
+def _check_homography_eval(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
+    """Task homography_eval: known methods, positive counts and radii, HPatches needs a path."""
+    h, allowed = cfg.homography_eval, ("pointforge", "sift", "orb", "gftt_sift")
+    bad = [m for m in h.methods if m not in allowed]
+    need(not bad, "homography_eval.methods", f"has unknown {bad}; valid: {list(allowed)}")
+    need(
+        len(h.methods) > 0 and len(set(h.methods)) == len(h.methods),
+        "homography_eval.methods",
+        f"must be a non-empty list without repeats, got {list(h.methods)}",
+    )
+    for key in ("pairs_per_image", "rep_keypoints", "match_keypoints"):
+        need(getattr(h, key) > 0, f"homography_eval.{key}", "must be > 0")
+    for key in ("distance", "ransac_threshold"):
+        need(getattr(h, key) > 0, f"homography_eval.{key}", "must be > 0 (pixels)")
+    need(
+        len(h.thresholds) > 0 and all(t > 0 for t in h.thresholds),
+        "homography_eval.thresholds",
+        f"must be a non-empty list of positive pixel errors, got {list(h.thresholds)}",
+    )
+    need(h.num_visualize >= 0, "homography_eval.num_visualize", "must be >= 0")
+    need(
+        cfg.task != "homography_eval" or cfg.data.name != "hpatches" or cfg.data.path is not None,
+        "data.path",
+        "must name the HPatches folder (hpatches-sequences-release) when data.name=hpatches",
+    )
 
 
 def check_registered_names(cfg: Config) -> None:

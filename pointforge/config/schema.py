@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pointforge.data.transforms.photometric import PhotometricConfig
 from pointforge.engine.launch import DDPConfig
+from pointforge.evaluation.homography import HomographyEvalConfig
 from pointforge.geometry.homography import HomographyConfig
 
 
@@ -56,6 +57,10 @@ class DataConfig:
     homographic: HomographyConfig = field(default_factory=HomographyConfig)
     # null = pin when training on CUDA.
     pin_memory: bool | None = None
+    # Homography benchmark source for task homography_eval: the HPatches folder
+    # (data.name=hpatches, required) or any image folder (data.name=homography_pairs; null =
+    # scikit-image's sample photos, shipped with its package, so no download is needed).
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,3 +188,5 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Homography benchmark (task homography_eval); defaults = DESIGN.md §4.
+    homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)

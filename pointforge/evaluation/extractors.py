@@ -1,0 +1,111 @@
+"""One "extractor" interface for every method a homography benchmark compares.
+
+An extractor is a callable ``(H, W) uint8 grey image → {"keypoints": (N, 2) float32 (x, y),
+"scores": (N,) float32, "descriptors": (N, D) float32 or None}`` with points sorted by score
+descending, exactly what :class:`pointforge.tasks.keypoints.predictor.KeypointPredictor`
+returns. pointforge models therefore are extractors as they are; this module wraps OpenCV's
+SIFT, ORB and Shi-Tomasi (+ SIFT descriptors) into the same shape so that all methods go
+through the same metric code.
+
+ORB descriptors are binary; they are unpacked to 256 {0, 1} floats, whose squared Euclidean
+distance *is* the Hamming distance, so the shared nearest-neighbour matcher stays exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pointforge.evaluation.baselines import classical_keypoints
+
+Features = dict[str, np.ndarray | None]
+Extractor = Callable[[np.ndarray], Features]
+
+OPENCV_METHODS = ("sift", "orb", "gftt_sift")
+# SIFT descriptor support for Shi-Tomasi corners, which have no scale of their own: the
+# descriptor window is about 6x this size, ~50 px, similar to SuperPoint's 8-px cells x 4-cell
+# receptive context. Fixed, like the upright orientation (angle 0).
+GFTT_KEYPOINT_SIZE = 8.0
+
+
+def _sorted(kpts: list[cv2.KeyPoint], desc: np.ndarray | None, limit: int) -> Features:
+    """KeyPoints + descriptors → feature dict sorted by response, at most ``limit`` points."""
+    resp = np.array([k.response for k in kpts], np.float32)
+    xy = np.array([k.pt for k in kpts], np.float32).reshape(-1, 2)
+    order = np.argsort(-resp, kind="stable")[:limit]
+    if desc is None or len(kpts) == 0:
+        desc_out = np.zeros((0, 128), np.float32) if desc is None else desc
+    else:
+        desc_out = desc[order]
+    return {"keypoints": xy[order], "scores": resp[order], "descriptors": desc_out}
+
+
+class OpenCVExtractor:
+    """``sift``: OpenCV SIFT defaults; ``orb``: ORB (FAST threshold 20, 8 levels);
+    ``gftt_sift``: Shi-Tomasi corners (the network's NMS radius and border, via
+    :func:`~pointforge.evaluation.baselines.classical_keypoints`) described by SIFT."""
+
+    def __init__(self, method: str, max_keypoints: int = 1000, nms_radius: int = 4) -> None:
+        if method not in OPENCV_METHODS:
+            raise ValueError(
+                f"unknown OpenCV method '{method}'; valid: {', '.join(OPENCV_METHODS)}"
+            )
+        self.name = method
+        self.max_keypoints = max_keypoints
+        self.nms_radius = nms_radius
+        # Ask for more than kept: OpenCV's own cap is not by response for every method.
+        self._sift = cv2.SIFT_create()
+        self._orb = cv2.ORB_create(nfeatures=2 * max_keypoints) if method == "orb" else None
+
+    def __call__(self, image: np.ndarray) -> Features:
+        if image.dtype != np.uint8 or image.ndim != 2:
+            raise ValueError(
+                f"{self.name}: expected a (H, W) uint8 image, got {image.dtype} {image.shape}"
+            )
+        if self.name == "sift":
+            kpts, desc = self._sift.detectAndCompute(image, None)
+            return _sorted(list(kpts), desc, self.max_keypoints)
+        if self.name == "orb":
+            kpts, desc = self._orb.detectAndCompute(image, None)
+            bits = None if desc is None else np.unpackbits(desc, axis=1).astype(np.float32)
+            out = _sorted(list(kpts), bits, self.max_keypoints)
+            if out["descriptors"] is not None and out["descriptors"].shape[1] != 256:
+                out["descriptors"] = np.zeros((0, 256), np.float32)
+            return out
+        xy, scores = classical_keypoints(
+            image, "shi", max_keypoints=self.max_keypoints, nms_radius=self.nms_radius
+        )
+        kpts = [cv2.KeyPoint(float(x), float(y), GFTT_KEYPOINT_SIZE, 0.0) for x, y in xy]
+        kpts_out, desc = self._sift.compute(image, kpts)
+        if len(kpts_out) != len(kpts):  # SIFT may drop points it cannot describe
+            raise RuntimeError("gftt_sift: SIFT dropped keypoints; lower GFTT_KEYPOINT_SIZE")
+        return {"keypoints": xy, "scores": scores, "descriptors": desc.astype(np.float32)}
+
+
+def build_extractor(
+    method: str,
+    weights: str | Path | None = None,
+    device: str = "auto",
+    max_keypoints: int = 1000,
+    detection_threshold: float = 0.015,
+    nms_radius: int = 4,
+    border: int = 4,
+) -> Extractor:
+    """``pointforge`` → the model at ``weights`` (None = the shipped default, a checkpoint or
+    MagicLeap v1 weights) through :func:`pointforge.load_predictor`; an OpenCV method name →
+    :class:`OpenCVExtractor`."""
+    if method == "pointforge":
+        from pointforge import load_predictor
+
+        return load_predictor(
+            weights,
+            device=device,
+            max_keypoints=max_keypoints,
+            detection_threshold=detection_threshold,
+            nms_radius=nms_radius,
+            border=border,
+        )
+    return OpenCVExtractor(method, max_keypoints=max_keypoints, nms_radius=nms_radius)

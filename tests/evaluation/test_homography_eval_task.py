@@ -1,0 +1,83 @@
+"""`pointforge eval configs/eval_homography.yaml` end to end, and its config checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+import skimage.data
+import torch
+
+import pointforge
+from pointforge.cli.main import main
+from pointforge.config.loader import load_config
+from pointforge.tasks.keypoints.homography_eval import HomographyEvalTask
+
+CONFIG = str(Path(__file__).parents[2] / "configs" / "eval_homography.yaml")
+
+
+def test_eval_writes_table_report_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "coins.png"), skimage.data.coins())
+    out = tmp_path / "out"
+    argv = [
+        "eval",
+        CONFIG,
+        "--weights",
+        str(pointforge.DEFAULT_WEIGHTS),
+        f"data.path={photos}",
+        "data.image_size=[96,128]",
+        "homography_eval.pairs_per_image=1",
+        "homography_eval.methods=[pointforge,sift]",
+        "homography_eval.num_visualize=1",
+        "train.progress_bar=false",
+        "device=cpu",
+        "--output-dir",
+        str(out),
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    # Side-by-side methods per split; the detector-only model has no descriptor metrics.
+    for split in ("illumination", "viewpoint", "overall"):
+        assert split in table
+    model_row = next(line for line in table.splitlines() if line.startswith("pointforge"))
+    assert "n/a" in model_row
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())["metrics"]
+    assert 0 < metrics["overall/sift/rep"] <= 1 and 0 <= metrics["overall/pointforge/rep"] <= 1
+    assert metrics["viewpoint/sift/h_acc@5"] in (0.0, 1.0)  # one viewpoint pair
+    report = (out / "eval" / "report.md").read_text()
+    assert "| viewpoint |" in report and "| pointforge |" in report
+    for png in ("homography_metrics.png", "corner_error.png", "matches_0.png"):
+        image = cv2.imread(str(out / "eval" / png))
+        assert image is not None and image.shape[0] > 200 and image.std() > 10
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["homography_eval.methods=[sift,surf]"], "'homography_eval.methods' has unknown"),
+        (["homography_eval.thresholds=[0.0]"], "'homography_eval.thresholds'"),
+        (["data.name=hpatches"], "'data.path' must name the HPatches folder"),
+        (["data.name=hpatchs"], "Did you mean 'hpatches'?"),
+    ],
+)
+def test_bad_config_is_one_named_line(
+    overrides: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["config", CONFIG, *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_task_is_evaluation_only() -> None:
+    task = HomographyEvalTask(load_config(CONFIG), torch.device("cpu"))
+    with pytest.raises(ValueError, match="evaluation-only"):
+        task.build_train_loader(0)
+    assert "convDa.weight" not in task.build_model().state_dict()  # model.name: magicpoint
+    cfg = load_config(CONFIG, ["model.name=superpoint"])
+    assert (
+        "convDa.weight" in HomographyEvalTask(cfg, torch.device("cpu")).build_model().state_dict()
+    )
