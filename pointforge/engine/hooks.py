@@ -171,6 +171,33 @@ class PreciseBN(HookBase):
         self._run()
 
 
+@HOOKS.register("AverageOverRanks")
+class AverageOverRanks(HookBase):
+    """Under DDP, replaces this iteration's training scalars (losses, times, grad norm) by their
+    mean over ranks on the iterations the writers log, so ``metrics.jsonl`` and TensorBoard show
+    the loss of the global batch rather than rank 0's shard. A no-op in a single process.
+
+    It is a collective, so it runs on every rank, after the hooks that put scalars and before
+    the writers (which exist on rank 0 only). ``eval/*`` are already global (EvalHook). The
+    progress bar's smoothed loss stays rank 0's: averaging every step would cost a collective
+    per iteration for a display.
+    """
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+
+    def after_step(self) -> None:
+        if comm.get_world_size() == 1:
+            return
+        t = self.trainer
+        scalars = _scalars_at(t, t.iter)
+        has_eval = any(k.startswith("eval/") for k in scalars)
+        if t.iter % self.period and t.iter != t.max_iter and not has_eval:
+            return
+        local = {k: v for k, v in scalars.items() if not k.startswith("eval/")}
+        t.storage.put_many(comm.reduce_metrics(local), smooth=False)
+
+
 def _scalars_at(trainer: Trainer, iteration: int) -> dict[str, float]:
     return {k: v for k, (v, it) in trainer.storage.latest().items() if it == iteration}
 

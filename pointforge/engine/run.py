@@ -23,6 +23,7 @@ from pointforge.config.validate import to_dict
 from pointforge.engine import comm
 from pointforge.engine.checkpoint import load_checkpoint
 from pointforge.engine.hooks import (
+    AverageOverRanks,
     EvalHook,
     IterationTimer,
     JSONWriter,
@@ -118,6 +119,7 @@ def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
         # Under DDP all ranks evaluate (EvalHook averages over ranks); only rank 0 gets the
         # output dir for artefacts and only rank 0 has the writers and the progress bar.
         EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, artefacts)),
+        AverageOverRanks(period),  # under DDP: logged losses are global-batch means
         *(writers if comm.is_main_process() else []),
     ]
 

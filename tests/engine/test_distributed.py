@@ -179,6 +179,14 @@ def test_two_rank_ddp_matches_single_process(tmp_path: Path) -> None:
     # metrics are the mean over ranks.
     rows = [json.loads(line) for line in (multi / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows if "mse" in r] == list(range(1, MAX_ITER + 1))
+    # Logged training losses are global-batch means (AverageOverRanks), as in one process.
+    single_rows = [json.loads(line) for line in (single / "metrics.jsonl").read_text().splitlines()]
+    torch.testing.assert_close(
+        [r["mse"] for r in rows if "mse" in r],
+        [r["mse"] for r in single_rows if "mse" in r],
+        rtol=1e-5,
+        atol=0,
+    )
     assert [r["eval/rank"] for r in rows if "eval/rank" in r] == [0.5, 0.5]
     saved = json.loads((multi / "eval/metrics.json").read_text())
     assert saved["iteration"] == MAX_ITER and saved["metrics"]["rank"] == 0.5
