@@ -5,7 +5,11 @@ engine and the task add on top of the network: label building (space-to-depth, r
 choice), the masked cross-entropy, the finiteness check, the optimiser step and the hooks.
 Data loading runs in worker processes and is measured by ``bench_shapes_data.py``.
 
-    python benchmarks/bench_train_step.py [--batch 16] [--iters 5] [--device auto]
+    python benchmarks/bench_train_step.py [--batch 16] [--iters 5] [--device auto] [KEY=VALUE ...]
+
+``KEY=VALUE`` config overrides measure the cost of a training switch, e.g.
+``train.ema.enabled=true`` or ``solver.clip_grad_norm=1.0`` (``solver.accumulate_steps=N``
+makes one step N micro-batches, so compare it with N times the bare time).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(
@@ -50,6 +55,7 @@ def main() -> None:
                 f"device={args.device}",
                 "data.num_workers=0",
                 f"output_dir={tmp}",
+                *args.overrides,
             ],
         )
         task = build_task(cfg)

@@ -51,16 +51,26 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        """``ema = d * ema + (1 - d) * model`` for every floating-point tensor of the state."""
+        """``ema = d * ema + (1 - d) * model`` for every floating-point tensor of the state.
+
+        One fused ``_foreach_lerp_`` over all tensors (as ``torch.optim.swa_utils`` does for its
+        EMA) instead of two kernels per tensor: several times faster on models with many small
+        tensors, which matters because this runs after every optimiser step.
+        """
         self.updates += 1
         d = self.current_decay()
         current = unwrap_model(model).state_dict()
+        ema_floats, model_floats = [], []
         for name, ema_value in self.module.state_dict().items():
             value = current[name].detach()
             if ema_value.dtype.is_floating_point:
-                ema_value.mul_(d).add_(value.to(ema_value.dtype), alpha=1.0 - d)
+                ema_floats.append(ema_value)
+                model_floats.append(value.to(ema_value.dtype))
             else:
                 ema_value.copy_(value)
+        if ema_floats:
+            # lerp(ema, model, w) = ema + w * (model - ema) = d * ema + (1 - d) * model
+            torch._foreach_lerp_(ema_floats, model_floats, 1.0 - d)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.module.state_dict(), "updates": self.updates}
