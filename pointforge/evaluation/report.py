@@ -10,7 +10,7 @@ under ``<out>/eval/``:
 * ``homography_metrics.png``: one bar chart per metric, methods side by side, one bar per split;
 * ``corner_error.png``: cumulative distribution of the corner error per method;
 * ``matches_<k>.png``: example pairs, mutual-NN matches per method (green RANSAC inliers,
-  red outliers), keypoints only for detector-only methods.
+  red outliers); detector-only methods show their keypoints (yellow) instead.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from pointforge.evaluation.homography import PairRecord
 
 # Metrics drawn as bar charts and listed in the tables, in this order; units in the labels.
 TABLE_METRICS = ("rep", "mle", "h_acc@1", "h_acc@3", "h_acc@5", "auc@1", "auc@3", "auc@5")
-TABLE_METRICS += ("nn_map", "m_score", "num_kpts", "ms_per_pair")
-LABELS = {"mle": "MLE (px)", "ms_per_pair": "ms / pair", "num_kpts": "keypoints / image"}
+TABLE_METRICS += ("nn_map", "m_score", "num_kpts", "ms_per_pair", "metric_ms")
+LABELS = {"mle": "MLE (px)", "ms_per_pair": "extraction ms / pair", "num_kpts": "keypoints / image"}
+LABELS["metric_ms"] = "metrics ms / pair"
 
 
 def split_tables(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
@@ -45,7 +46,7 @@ def split_tables(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, flo
 def _cell(value: float | None, metric: str) -> str:
     if value is None or math.isnan(value):
         return "n/a"
-    return f"{value:.1f}" if metric in ("ms_per_pair", "num_kpts") else f"{value:.3f}"
+    return f"{value:.1f}" if metric in ("ms_per_pair", "metric_ms", "num_kpts") else f"{value:.3f}"
 
 
 def format_tables(metrics: dict[str, float], markdown: bool = False) -> str:
@@ -136,8 +137,12 @@ def plot_matches(
     for ax, (method, rec) in zip(axes[:, 0], records.items(), strict=True):
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=255)
         if len(rec.points1) == 0:
+            kp = np.concatenate([rec.keypoints1, rec.keypoints2 + np.array([w1, 0], np.float32)])
+            ax.scatter(kp[:, 0], kp[:, 1], s=6, c="yellow", edgecolors="none")
             ax.set_title(
-                f"{method}: no descriptors, no matches (repeatability {rec.rep:.2f})", fontsize=9
+                f"{method}: {len(rec.keypoints1)} + {len(rec.keypoints2)} keypoints, no "
+                f"descriptors (repeatability {rec.rep:.2f})",
+                fontsize=9,
             )
         else:
             p1, p2 = rec.points1, rec.points2 + np.array([w1, 0], np.float32)
