@@ -78,6 +78,8 @@ def format_metrics_table(metrics: dict[str, float]) -> str:
         rows.setdefault(method, {})[col] = value
         if col not in columns:
             columns.append(col)
+    if not rows:  # flat metrics (e.g. classification top1/top5): one "name: value" per line
+        return "\n".join(f"{k}: {v:.4f}" for k, v in other.items())
     width = max([len(c) for c in columns] + [8])
     head = f"{'method':<10}" + "".join(f"{c:>{width + 2}}" for c in columns)
     lines = [head, "-" * len(head)]

@@ -125,6 +125,7 @@ def check_values(cfg: Config) -> None:
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
     _check_solver_features(cfg, need)
+    _check_classification(cfg, need)
     _check_homography_eval(cfg, need)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
@@ -161,6 +162,44 @@ def _check_solver_features(cfg: Config, need: Callable[[bool, str, str], None]) 
             re.compile(pattern)
         except re.error as exc:
             need(False, f"model.freeze[{i}]", f"is not a valid regex ({pattern!r}: {exc})")
+
+
+def _check_classification(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
+    """Checks of the classification keys (and the data keys it reads)."""
+    c, d = cfg.classification, cfg.data
+    need(
+        0.0 < d.val_fraction < 1.0, "data.val_fraction", f"must be in (0, 1), got {d.val_fraction}"
+    )
+    need(d.root is None or d.root.strip() != "", "data.root", "must be a path or null, got ''")
+    need(
+        c.in_channels in (1, 3),
+        "classification.in_channels",
+        f"must be 1 or 3, got {c.in_channels}",
+    )
+    for key, values in (("classification.mean", c.mean), ("classification.std", c.std)):
+        need(
+            len(values) == c.in_channels,
+            key,
+            f"needs one value per input channel ({c.in_channels}), got {list(values)}",
+        )
+    need(all(v > 0 for v in c.std), "classification.std", f"must be > 0, got {list(c.std)}")
+    need(
+        0.0 <= c.label_smoothing < 1.0,
+        "classification.label_smoothing",
+        f"must be in [0, 1), got {c.label_smoothing}",
+    )
+    need(0.0 <= c.rotation <= 180.0, "classification.rotation", "must be in [0, 180] degrees")
+    need(0.0 <= c.translate < 1.0, "classification.translate", "must be in [0, 1)")
+    need(
+        len(c.scale) == 2 and 0 < c.scale[0] <= c.scale[1],
+        "classification.scale",
+        f"must be [min, max] with 0 < min <= max, got {list(c.scale)}",
+    )
+    need(
+        len(c.topk) > 0 and all(k >= 1 for k in c.topk) and len(set(c.topk)) == len(c.topk),
+        "classification.topk",
+        f"must be distinct integers >= 1, got {list(c.topk)}",
+    )
 
 
 def _check_homography_eval(cfg: Config, need: Callable[[bool, str, str], None]) -> None:

@@ -41,6 +41,9 @@ class ModelConfig:
     # requires_grad=False, left out of the optimiser, and BatchNorms whose parameters are all
     # frozen stay in eval mode. Empty = train everything (the usual default, as in detectron2).
     freeze: tuple[str, ...] = ()
+    # ResNet stem for small images (16-32 px): 3x3 stride-1 conv, no max-pool, instead of the
+    # ImageNet 7x7 stride-2 conv + max-pool (the CIFAR ResNets of He et al. 2016, section 4.2).
+    small_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,18 @@ class DataConfig:
     homographic: HomographyConfig = field(default_factory=HomographyConfig)
     # null = pin when training on CUDA.
     pin_memory: bool | None = None
+    # Class-per-subfolder image tree for data.name=image_folder (unused by other datasets).
+    root: str | None = None
     # Homography benchmark source for task homography_eval: the HPatches folder
     # (data.name=hpatches, required) or any image folder (data.name=homography_pairs; null =
     # scikit-image's sample photos, shipped with its package, so no download is needed).
     path: str | None = None
+    # Fraction of each class held out for evaluation when a dataset has no fixed split (digits,
+    # an image folder without train/ and val/ subfolders); 0.2 = the common 80/20 hold-out.
+    val_fraction: float = 0.2
+    # Seed of that split, separate from ``seed`` so that runs with different training seeds are
+    # scored on the same held-out images.
+    split_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,33 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ClassificationConfig:
+    """Image classification (task ``classification``): input policy, loss, augmentation, metrics."""
+
+    # Channels fed to the network: grey images are replicated to 3, colour ones averaged to 1.
+    # 3 keeps torchvision's ResNet unchanged, so ImageNet-layout checkpoints load as they are.
+    in_channels: int = 3
+    # Per-channel normalisation of [0, 1] inputs; default: the ImageNet statistics of
+    # torchvision's reference recipe (length must equal in_channels).
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    # nn.CrossEntropyLoss label smoothing; 0.1 as in Szegedy et al. 2016 (Inception-v3) and
+    # torchvision's current reference recipe.
+    label_smoothing: float = 0.1
+    # Training augmentation. crop_flip: RandomResizedCrop (area 8-100 %) + horizontal flip, the
+    # torchvision ImageNet reference; affine: a small RandomAffine and no flip, for classes a
+    # mirror image would change (digits, letters); none: resize only.
+    augment: str = field(default="crop_flip", metadata={"choices": ("crop_flip", "affine", "none")})
+    # augment=affine ranges: max rotation in degrees, max shift as a fraction of the side, zoom
+    # range. Mild on purpose (10 degrees, 10 %, x0.9-1.1) so a digit stays what it is.
+    rotation: float = 10.0
+    translate: float = 0.1
+    scale: tuple[float, ...] = (0.9, 1.1)
+    # evaluate() reports top-k accuracy (key "top{k}") for each k; k >= num_classes gives 1.0.
+    topk: tuple[int, ...] = (1, 5)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run. ``output_dir: null`` means ``runs/<config file stem>``."""
 
@@ -188,5 +226,6 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     # Homography benchmark (task homography_eval); defaults = DESIGN.md §4.
     homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)

@@ -1,0 +1,1 @@
+"""Image classification (torchvision ResNets on built-in digits or an image folder)."""

@@ -1,0 +1,142 @@
+"""The classification task through the real engine: training, checkpoints, resume, eval, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pointforge.cli.main import main
+from pointforge.config import load_config
+from pointforge.config.schema import Config
+from pointforge.engine import run
+from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.engine.trainer import Trainer
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+# data.val_fraction=0.05 keeps evaluation cheap: round(5 %) of each of the 10 digit classes.
+DIGITS_VAL_SIZE = 90
+
+
+def digits_cfg(out: Path, *extra: str) -> Config:
+    """ResNet-18 (small-input stem) on native 8x8 digits: seconds per run on CPU."""
+    return load_config(
+        None,
+        [
+            "task=classification",
+            "model.name=resnet18",
+            "model.small_input=true",
+            "data.name=digits",
+            "data.image_size=[8,8]",
+            "data.batch_size=8",
+            "data.num_workers=0",
+            "data.val_fraction=0.05",
+            "classification.in_channels=1",
+            "classification.mean=[0.3]",
+            "classification.std=[0.38]",
+            "classification.augment=affine",
+            "solver.optimizer=sgd",
+            "solver.lr=0.05",
+            "solver.max_iter=4",
+            "train.checkpoint_period=2",
+            "train.eval_period=0",
+            "train.log_period=1",
+            "train.progress_bar=false",
+            "device=cpu",
+            f"output_dir={out}",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict[str, float]]:
+    """One 4-iteration run shared by the tests below (training is the slow part)."""
+    cfg = digits_cfg(tmp_path_factory.mktemp("classification") / "run")
+    return cfg, run.train(cfg)
+
+
+def test_training_writes_checkpoint_that_round_trips(
+    trained: tuple[Config, dict[str, float]],
+) -> None:
+    cfg, metrics = trained
+    tmp_path = Path(str(cfg.output_dir)).parent
+    assert {"top1", "top5", "mean_class_acc", "loss"} <= metrics.keys()
+    assert 0.0 <= metrics["top1"] <= metrics["top5"] <= 1.0
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows if "loss_cls" in r] == [1, 2, 3, 4]
+    confusion = json.loads((tmp_path / "run/eval/confusion.json").read_text())
+    assert confusion["classes"] == [str(i) for i in range(10)]
+    assert sum(map(sum, confusion["confusion"])) == DIGITS_VAL_SIZE
+
+    ckpt = load_checkpoint(tmp_path / "run/checkpoints/final.pth")  # weights_only=True
+    assert ckpt["iteration"] == 4
+    task = run.build_task(cfg)
+    model = task.build_model()
+    model.load_state_dict(ckpt["model"], strict=True)
+    again = task.evaluate(model)
+    assert again == pytest.approx(metrics, abs=1e-6)
+
+
+def test_exact_resume_with_augmentation(
+    trained: tuple[Config, dict[str, float]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Trainer.run_step
+
+    def interrupted(self: Trainer, data: object) -> None:
+        if self.iter == 2:
+            raise KeyboardInterrupt("simulated kill")
+        original(self, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "run_step", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run.train(digits_cfg(tmp_path / "b"))
+    run.train(digits_cfg(tmp_path / "b"), resume=True)
+    a = load_checkpoint(Path(str(trained[0].output_dir)) / "checkpoints/final.pth")["model"]
+    b = load_checkpoint(tmp_path / "b/checkpoints/final.pth")["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_short_training_learns_digits(tmp_path: Path) -> None:
+    cfg = digits_cfg(tmp_path / "run", "solver.max_iter=25", "data.batch_size=16")
+    metrics = run.train(cfg)
+    assert metrics["top1"] > 0.5  # chance is 0.1
+    assert metrics["top5"] > metrics["top1"]
+
+
+def test_cli_eval_prints_topk(
+    trained: tuple[Config, dict[str, float]], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    weights = Path(str(trained[0].output_dir)) / "checkpoints/final.pth"
+    argv = ["eval", str(CONFIGS / "resnet_digits.yaml"), "--weights", str(weights)]
+    # The config's own 16x16 inputs: the convolutional weights do not depend on image size.
+    assert main([*argv, "data.val_fraction=0.05", "--output-dir", str(tmp_path / "eval")]) == 0
+    out = capsys.readouterr().out
+    assert "top1: " in out and "top5: " in out
+    saved = json.loads((tmp_path / "eval/eval/metrics.json").read_text())
+    assert 0.0 <= saved["metrics"]["top1"] <= 1.0
+
+
+def test_bad_image_folder_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "no_such_folder"
+    argv = [
+        "train",
+        str(CONFIGS / "resnet_digits.yaml"),
+        "data.name=image_folder",
+        f"data.root={missing}",
+        f"output_dir={tmp_path / 'run'}",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"image folder {missing} does not exist (config key data.root)" in err
+
+
+def test_wrong_model_or_dataset_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="model 'magicpoint' is not a classifier"):
+        run.build_task(digits_cfg(tmp_path, "model.name=magicpoint")).build_model()
+    with pytest.raises(ValueError, match="dataset 'synthetic_shapes' is not a classification"):
+        run.build_task(digits_cfg(tmp_path, "data.name=synthetic_shapes")).dataset("train")
