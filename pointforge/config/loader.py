@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch.multiprocessing
 import yaml
 
 from pointforge.config.schema import Config
@@ -114,6 +115,13 @@ def check_values(cfg: Config) -> None:
     )
     need(cfg.data.batch_size > 0, "data.batch_size", "must be > 0")
     need((cfg.data.num_workers or 0) >= 0, "data.num_workers", "must be >= 0")
+    strategies = sorted(torch.multiprocessing.get_all_sharing_strategies())
+    need(
+        cfg.data.sharing_strategy in (None, *strategies),
+        "data.sharing_strategy",
+        f"must be null or one of {strategies} (this platform's sharing strategies), got "
+        f"{cfg.data.sharing_strategy!r}",
+    )
     need(cfg.solver.lr > 0, "solver.lr", "must be > 0")
     need(cfg.solver.max_iter > 0, "solver.max_iter", "must be > 0")
     need(

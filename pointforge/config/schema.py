@@ -60,6 +60,11 @@ class DataConfig:
     homographic: HomographyConfig = field(default_factory=HomographyConfig)
     # null = pin when training on CUDA.
     pin_memory: bool | None = None
+    # How DataLoader workers share batch tensors (torch.multiprocessing.set_sharing_strategy).
+    # null keeps torch's default (file_descriptor on Linux); file_system avoids "Too many open
+    # files" / some /dev/shm shortages (see pointforge.data.errors.SHM_ADVICE).
+    # Checked against the platform's strategies in loader.check_values.
+    sharing_strategy: str | None = None
     # Class-per-subfolder image tree for data.name=image_folder (unused by other datasets).
     root: str | None = None
     # Homography benchmark source for task homography_eval: the HPatches folder

@@ -8,11 +8,16 @@ that worker's RNG history, are not part of any checkpoint). We reseed those glob
 position in the stream: no two workers or epochs repeat an augmentation, and resume is exact
 with any number of workers. ``worker_init_fn`` additionally seeds each worker from torch's
 per-worker seed for code that runs outside ``__getitem__``.
+
+Why a stream object instead of a bare DataLoader iterator: when a sample raises or a worker
+dies, the error must name the dataset and the sample, and only the loader side knows which
+batch (stream positions, dataset indices) a worker was loading; see :mod:`.errors`.
 """
 
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,6 +25,19 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from pointforge.data.errors import (
+    SHM_ADVICE,
+    DataLoadingError,
+    SharedMemoryError,
+    dead_worker_message,
+    dead_worker_pids,
+    exit_status,
+    is_shared_memory_error,
+    sample_error,
+    shared_memory_error,
+    worker_id_of,
+    worker_sample_error,
+)
 from pointforge.data.samplers import InfiniteSampler, PositionedSampler
 from pointforge.engine import comm
 
@@ -41,12 +59,22 @@ class SeededSamples(Dataset):
     the global RNGs seeded from ``(seed, position)``.
 
     In the main process (``num_workers=0``) the previous RNG states are restored afterwards so
-    that the training step's own randomness is not disturbed.
+    that the training step's own randomness is not disturbed. An exception from the dataset is
+    re-raised as a :class:`DataLoadingError` naming the dataset, index and position.
+
+    With ``num_workers > 0``, each worker records the ``(position, index)`` it is loading in
+    ``loading[worker_id]``, a ``(num_workers, 2)`` int64 tensor in shared memory, so a worker
+    that dies without a Python error (killed, ``os._exit``, a native crash) can still be
+    reported with the sample it died on. It costs two integer writes per sample.
     """
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
+    def __init__(self, dataset: Dataset, seed: int, num_workers: int = 0) -> None:
         self.dataset = dataset
         self.seed = seed
+        self.name = dataset_name(dataset)
+        self.loading = torch.full((max(num_workers, 1), 2), -1, dtype=torch.int64)
+        if num_workers > 0:
+            self.loading.share_memory_()
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -54,7 +82,11 @@ class SeededSamples(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> Any:
         position, index = key
         s = sample_seed(self.seed, position)
-        in_main = get_worker_info() is None
+        worker = get_worker_info()
+        in_main = worker is None
+        if worker is not None and worker.id < len(self.loading):
+            self.loading[worker.id, 0] = position
+            self.loading[worker.id, 1] = index
         if in_main:
             saved = (random.getstate(), np.random.get_state(), torch.get_rng_state())
         random.seed(s)
@@ -62,6 +94,8 @@ class SeededSamples(Dataset):
         torch.manual_seed(s)
         try:
             return self.dataset[index]
+        except Exception as exc:
+            raise sample_error(self.name, index, position, exc) from exc
         finally:
             if in_main:
                 random.setstate(saved[0])
@@ -127,7 +161,7 @@ def build_train_loader(
     )
     generator = torch.Generator().manual_seed(seed * 7919 + start_iter + 104_729 * rank)
     loader = DataLoader(
-        SeededSamples(dataset, seed),
+        SeededSamples(dataset, seed, num_workers),
         batch_size=local_batch,
         sampler=PositionedSampler(sampler),
         num_workers=num_workers,
@@ -139,7 +173,83 @@ def build_train_loader(
         persistent_workers=num_workers > 0,
         prefetch_factor=4 if num_workers > 0 else None,
     )
-    return iter(loader)
+    return BatchStream(loader)
+
+
+def dataset_name(dataset: Dataset) -> str:
+    """How errors name a dataset: its class, plus ``split`` when it has one."""
+    split = getattr(dataset, "split", None)
+    return type(dataset).__name__ + (f"(split={split!r})" if isinstance(split, str) else "")
+
+
+# Streams whose workers may still report a death; see explain_data_error().
+_LIVE_STREAMS: weakref.WeakSet[BatchStream] = weakref.WeakSet()
+
+
+class BatchStream(Iterator[dict[str, Any]]):
+    """The endless batch iterator of :func:`build_train_loader`: a DataLoader iterator whose
+    failures are re-raised as named :class:`DataLoadingError` / :class:`SharedMemoryError`."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.samples: SeededSamples = loader.dataset  # type: ignore[assignment]
+        self.dataset = self.samples.name
+        self._it = iter(loader)
+        _LIVE_STREAMS.add(self)
+
+    def __next__(self) -> dict[str, Any]:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            named = self.explain(exc)
+            if named is None:
+                raise
+            raise named from exc
+
+    def close(self) -> None:
+        """Stop the worker processes now rather than when the stream is garbage-collected."""
+        shutdown = getattr(self._it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+    def explain(self, exc: BaseException) -> DataLoadingError | None:
+        """A named error for ``exc`` if it is a data-loading failure of this stream, else None."""
+        unwrapped = worker_sample_error(exc)
+        if unwrapped is not None:
+            return unwrapped
+        for pid in dead_worker_pids(exc):
+            worker_id = worker_id_of(self._it, pid)
+            if worker_id is None:
+                continue
+            position, index = (int(v) for v in self.samples.loading[worker_id])
+            sample = (position, index) if position >= 0 else None
+            status = exit_status(self._it, worker_id)
+            msg = dead_worker_message(exc, self.dataset, worker_id, pid, sample, status)
+            if is_shared_memory_error(exc):
+                return SharedMemoryError(f"{msg} {SHM_ADVICE}")
+            return DataLoadingError(msg)
+        if isinstance(exc, DataLoadingError):
+            return None  # already named
+        if is_shared_memory_error(exc):
+            return shared_memory_error(exc, self.dataset)
+        return None
+
+
+def explain_data_error(exc: BaseException) -> DataLoadingError | None:
+    """A named error for a data-loading failure raised *outside* ``next(stream)``.
+
+    PyTorch's SIGCHLD handler raises "DataLoader worker (pid N) exited unexpectedly" in the main
+    thread wherever it happens to be (forward, backward, a checkpoint write), so callers that
+    run a training loop ask here; the streams alive at that moment are searched for the worker.
+    """
+    if isinstance(exc, DataLoadingError) and worker_sample_error(exc) is None:
+        return None
+    for stream in list(_LIVE_STREAMS):
+        named = stream.explain(exc)
+        if named is not None:
+            return named
+    return None
 
 
 def move_to_device(batch: Any, device: torch.device, non_blocking: bool = True) -> Any:

@@ -162,18 +162,47 @@ class Checkpointer:
         for p in periodic[: max(excess, 0)]:
             p.unlink(missing_ok=True)
 
+    def resume_path(self) -> Path | None:
+        """The checkpoint to resume from: ``last.pth``; without one, ``final.pth`` or else the
+        newest ``iter_*.pth``; ``None`` if there is no checkpoint.
+
+        Why the fallback: :meth:`save` writes the periodic (or final) file first and
+        ``last.pth`` second, so a run killed between the two writes of its *first* save has
+        ``iter_0000001.pth`` but no ``last.pth``. (Killed between the writes of a later save,
+        ``last.pth`` is one save behind the newest ``iter_*.pth``; resuming from it is still
+        exact, it just repeats those iterations.) Temp files of interrupted writes never match.
+        """
+        if self.last_path.is_file():
+            return self.last_path
+        final = self.directory / "final.pth"
+        if final.is_file():
+            return final
+        periodic = sorted(p for p in self.directory.glob("iter_*.pth") if _PERIODIC.match(p.name))
+        return periodic[-1] if periodic else None
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete temp files that writes killed mid-way (SIGKILL, power loss) left behind.
+
+        :func:`atomic_save` names them ``.<target>.<random>.tmp``; they are never loaded, but
+        each is as large as a checkpoint. Call only when no save is in progress (on resume).
+        """
+        stale = sorted(self.directory.glob(".*.pth.*.tmp"))
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
     def load_last(self) -> dict[str, Any]:
-        """Load ``last.pth``, checking the format version."""
-        if not self.last_path.is_file():
+        """Load the checkpoint of :meth:`resume_path`, checking the format version."""
+        path = self.resume_path()
+        if path is None:
             raise CheckpointError(
                 f"--resume given but no checkpoint at {self.last_path}; start without --resume"
             )
-        ckpt = load_checkpoint(self.last_path)
+        ckpt = load_checkpoint(path)
         version = ckpt.get("format_version")
         if version != FORMAT_VERSION:
             raise CheckpointError(
-                f"checkpoint {self.last_path} has format_version {version}, "
-                f"expected {FORMAT_VERSION}"
+                f"checkpoint {path} has format_version {version}, expected {FORMAT_VERSION}"
             )
         per_rank = ckpt.get("rng_per_rank")
         if per_rank is not None and len(per_rank) == comm.get_world_size():

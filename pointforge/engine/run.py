@@ -20,8 +20,10 @@ import pointforge.tasks  # noqa: F401  (registers the task families)
 from pointforge.config.loader import dump_config
 from pointforge.config.schema import Config
 from pointforge.config.validate import to_dict
+from pointforge.data.errors import apply_sharing_strategy
+from pointforge.data.loader import explain_data_error
 from pointforge.engine import comm
-from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.engine.checkpoint import Checkpointer
 from pointforge.engine.hooks import (
     AverageOverRanks,
     EvalHook,
@@ -57,11 +59,16 @@ def prepare_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
         raise OutputDirError("--resume and --overwrite are mutually exclusive")
     existing = [name for name in RUN_ARTEFACTS if (out / name).exists()]
     if resume:
-        if not (out / "checkpoints" / "last.pth").is_file():
+        if Checkpointer(out / "checkpoints").resume_path() is not None:
+            return
+        if not (out / "config.yaml").is_file():
             raise OutputDirError(
                 f"--resume given but {out / 'checkpoints' / 'last.pth'} does not exist"
             )
-        return
+        # A run killed before its first checkpoint: nothing to lose, so start it again (a
+        # job script that always passes --resume then just works).
+        log.warning("--resume: %s has no checkpoint yet; restarting the run from iteration 0", out)
+        overwrite = True
     if existing and not overwrite:
         raise OutputDirError(
             f"output dir {out} already holds a run ({', '.join(existing)}); pass --resume to "
@@ -165,8 +172,10 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
     out = Path(cfg.output_dir or "")
     check_world_size(cfg)
     on_main_process(lambda: prepare_output_dir(out, resume, overwrite))
+    checkpointer = Checkpointer(out / "checkpoints")
+    resume = resume and checkpointer.resume_path() is not None  # None: restarted from 0
     if resume:
-        ckpt = load_checkpoint(out / "checkpoints" / "last.pth")
+        ckpt = checkpointer.load_last()
         if int(ckpt.get("iteration", -1)) >= cfg.solver.max_iter:
             msg = (
                 f"run in {out} already finished at iteration {ckpt['iteration']} "
@@ -175,20 +184,53 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
             )
             if comm.is_main_process():
                 print(msg)
-            metrics = out / "eval" / "metrics.json"
-            return json.loads(metrics.read_text())["metrics"] if metrics.is_file() else {}
+            saved = read_final_metrics(out)
+            return saved if saved is not None else evaluate_finished_run(cfg, out)
     # One stream per rank (dropout masks, random choices in losses must not repeat across
     # ranks); DDP makes the initial weights rank 0's anyway, and data are seeded by position.
     seed_everything(cfg.seed + comm.get_rank(), cfg.deterministic)
+    apply_sharing_strategy(cfg.data.sharing_strategy)
     if comm.is_main_process():
         write_config(cfg, out)
     task = build_task(cfg)
     trainer = Trainer(task, cfg, out)
     if resume:
+        if comm.is_main_process():
+            trainer.checkpointer.remove_stale_temp_files()
         trainer.resume()
         log.info("resumed from %s at iteration %d", trainer.checkpointer.last_path, trainer.iter)
     hooks = default_hooks(trainer, task, cfg)
     trainer.register_hooks(hooks)
-    trainer.train()
+    try:
+        trainer.train()
+    except Exception as exc:
+        # A worker death is raised by torch's SIGCHLD handler wherever the main thread is.
+        named = explain_data_error(exc)
+        if named is None:
+            raise
+        raise named from exc
     eval_hook = next(h for h in hooks if isinstance(h, EvalHook))
     return eval_hook.last_results
+
+
+def read_final_metrics(out: Path) -> dict[str, float] | None:
+    """``eval/metrics.json`` of a finished run; ``None`` if missing or torn by a kill."""
+    try:
+        return json.loads((out / "eval" / "metrics.json").read_text())["metrics"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def evaluate_finished_run(cfg: Config, out: Path) -> dict[str, float]:
+    """Run the final evaluation of a run killed after its final checkpoint but before
+    ``eval/metrics.json`` was written, from that checkpoint, exactly as the run would have."""
+    log.warning("run in %s finished training but has no final evaluation; evaluating now", out)
+    seed_everything(cfg.seed, cfg.deterministic)
+    task = build_task(cfg)
+    trainer = Trainer(task, cfg, out)
+    trainer.resume()
+    artefacts = out if comm.is_main_process() else None
+    hook = EvalHook(0, lambda: task.evaluate(trainer.eval_model, artefacts))
+    trainer.register_hooks([hook])
+    hook.after_train()
+    return hook.last_results
