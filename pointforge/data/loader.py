@@ -213,8 +213,12 @@ class BatchStream(Iterator[dict[str, Any]]):
         if shutdown is not None:
             shutdown()
 
-    def explain(self, exc: BaseException) -> DataLoadingError | None:
-        """A named error for ``exc`` if it is a data-loading failure of this stream, else None."""
+    def explain(self, exc: BaseException, raised_by_next: bool = True) -> DataLoadingError | None:
+        """A named error for ``exc`` if it is a data-loading failure of this stream, else None.
+
+        Only errors that ``next`` raised are matched against the shared-memory texts: elsewhere
+        (e.g. a Triton kernel "out of resource: shared memory") they mean something else.
+        """
         unwrapped = worker_sample_error(exc)
         if unwrapped is not None:
             return unwrapped
@@ -231,7 +235,7 @@ class BatchStream(Iterator[dict[str, Any]]):
             return DataLoadingError(msg)
         if isinstance(exc, DataLoadingError):
             return None  # already named
-        if is_shared_memory_error(exc):
+        if raised_by_next and is_shared_memory_error(exc):
             return shared_memory_error(exc, self.dataset)
         return None
 
@@ -246,7 +250,7 @@ def explain_data_error(exc: BaseException) -> DataLoadingError | None:
     if isinstance(exc, DataLoadingError) and worker_sample_error(exc) is None:
         return None
     for stream in list(_LIVE_STREAMS):
-        named = stream.explain(exc)
+        named = stream.explain(exc, raised_by_next=False)
         if named is not None:
             return named
     return None

@@ -198,7 +198,7 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
         if comm.is_main_process():
             trainer.checkpointer.remove_stale_temp_files()
         trainer.resume()
-        log.info("resumed from %s at iteration %d", trainer.checkpointer.last_path, trainer.iter)
+        log.info("resumed from %s at iteration %d", checkpointer.resume_path(), trainer.iter)
     hooks = default_hooks(trainer, task, cfg)
     trainer.register_hooks(hooks)
     try:

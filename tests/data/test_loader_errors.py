@@ -142,6 +142,11 @@ def test_shared_memory_detection_and_non_data_errors() -> None:
     assert is_shared_memory_error(bus)
     assert not is_shared_memory_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
     assert explain_data_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    # Outside the loader, "shared memory" is not ours (e.g. a GPU kernel's shared memory).
+    stream = build_train_loader(Flaky(), 4, 0, seed=0, rank=0, world_size=1)
+    triton = RuntimeError("out of resource: shared memory, Required: 98304, Hardware limit: 65536")
+    assert explain_data_error(triton) is None
+    assert isinstance(stream.explain(triton), SharedMemoryError)  # raised by next(): ours
 
 
 def test_sharing_strategy_config_key() -> None:
