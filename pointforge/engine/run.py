@@ -61,12 +61,14 @@ def prepare_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if Checkpointer(out / "checkpoints").resume_path() is not None:
             return
-        if not (out / "config.yaml").is_file():
+        if not existing:
             raise OutputDirError(
-                f"--resume given but {out / 'checkpoints' / 'last.pth'} does not exist"
+                f"--resume given but {out / 'checkpoints' / 'last.pth'} does not exist and "
+                f"{out} holds no run; start it without --resume"
             )
-        # A run killed before its first checkpoint: nothing to lose, so start it again (a
-        # job script that always passes --resume then just works).
+        # A run killed before its first checkpoint (or while this very restart was deleting
+        # its artefacts): nothing to lose, so start it again, and a job script that always
+        # passes --resume just works.
         log.warning("--resume: %s has no checkpoint yet; restarting the run from iteration 0", out)
         overwrite = True
     if existing and not overwrite:
