@@ -193,7 +193,7 @@ class EvalConfig:
 class ClassificationConfig:
     """Image classification (task ``classification``): input policy, loss, augmentation, metrics."""
 
-    # Channels fed to the network: grey images are replicated to 3, colour ones averaged to 1.
+    # Channels fed to the network: grey images are replicated to 3, colour ones turned to luma.
     # 3 keeps torchvision's ResNet unchanged, so ImageNet-layout checkpoints load as they are.
     in_channels: int = 3
     # Per-channel normalisation of [0, 1] inputs; default: the ImageNet statistics of

@@ -62,6 +62,11 @@ class ClassificationTask(Task):
                     f"config key 'data.name': dataset '{d.name}' is not a classification "
                     f"dataset (use digits or image_folder): {exc}"
                 ) from None
+            if not isinstance(getattr(ds, "classes", None), list):
+                raise ValueError(
+                    f"config key 'data.name': dataset '{d.name}' has no class list, so it is not "
+                    "a classification dataset (use digits or image_folder)"
+                )
             if len(ds) == 0:  # type: ignore[arg-type]
                 raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
             self._datasets[split] = ds
