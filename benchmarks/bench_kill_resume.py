@@ -15,7 +15,7 @@ After every kill, every ``*.pth`` file on disk must load with ``torch.load(weigh
 and every other file must be a temp file of an interrupted write. At the end the final weights
 must be bitwise equal to the uninterrupted run's and no temp file may be left. Prints a tally.
 
-    python benchmarks/bench_kill_resume.py [--kills 20] [--seed 0] [--iters 30] [--workers 1]
+    python benchmarks/bench_kill_resume.py [--kills 20] [--seed 0] [--iters 50] [--workers 1]
 
 tests/engine/test_kill_resume.py runs the same harness with a few kills.
 """
@@ -102,7 +102,7 @@ class Moment:
 class Tally:
     kills: int = 0
     finished_before_kill: int = 0
-    mid_write_kills: int = 0  # kills that left a temp file behind, i.e. landed inside a write
+    mid_write_kills: int = 0  # kills that left a new temp file, i.e. landed inside a write
     checkpoints_checked: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -114,9 +114,16 @@ def files_in(ckpt_dir: Path) -> list[str]:
         return []
 
 
-def kill_once(config: Path, out: Path, moment: Moment, timeout: float = 300) -> bool:
-    """Start (or resume) the run and SIGKILL it at ``moment``; False if it finished first."""
+def temp_files(ckpt_dir: Path) -> set[str]:
+    return {n for n in files_in(ckpt_dir) if TEMP_NAME.match(n)}
+
+
+def kill_once(config: Path, out: Path, moment: Moment, timeout: float = 300) -> tuple[bool, int]:
+    """Start (or resume) the run and SIGKILL it at ``moment``. Returns whether it was killed
+    (False: it finished first) and how many temp files of writes *this* attempt started were
+    left behind (> 0: the kill landed inside a checkpoint write)."""
     resume = (out / "config.yaml").is_file()
+    stale = temp_files(out / "checkpoints")  # left by earlier kills; removed on resume
     proc = subprocess.Popen(
         train_cmd(config, out, resume),
         env=run_env(),
@@ -137,7 +144,7 @@ def kill_once(config: Path, out: Path, moment: Moment, timeout: float = 300) -> 
         if fire_at is None:
             names = files_in(ckpt_dir)
             if moment.kind == "mid-write":
-                temps_seen.update(n for n in names if TEMP_NAME.match(n))
+                temps_seen.update(n for n in names if TEMP_NAME.match(n) and n not in stale)
                 if len(temps_seen) >= moment.count:
                     fire_at = now
             elif moment.kind == "before-first":
@@ -156,9 +163,9 @@ def kill_once(config: Path, out: Path, moment: Moment, timeout: float = 300) -> 
         if fire_at is not None and now >= fire_at:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            return True
+            return True, len(temp_files(ckpt_dir) - stale)
         time.sleep(POLL_S)
-    return False
+    return False, 0
 
 
 def _mtime(path: Path) -> int | None:
@@ -191,7 +198,7 @@ def kill_and_resume(config: Path, out: Path, moments: list[Moment], log: bool = 
     then resume it to the end."""
     tally = Tally()
     for i, moment in enumerate(moments):
-        killed = kill_once(config, out, moment)
+        killed, new_temps = kill_once(config, out, moment)
         if not killed:
             tally.finished_before_kill += 1
             if log:
@@ -201,7 +208,7 @@ def kill_and_resume(config: Path, out: Path, moments: list[Moment], log: bool = 
         tally.by_kind[moment.kind] = tally.by_kind.get(moment.kind, 0) + 1
         n, temps = check_checkpoint_dir(out / "checkpoints")
         tally.checkpoints_checked += n
-        tally.mid_write_kills += int(moment.kind == "mid-write" and temps > 0)
+        tally.mid_write_kills += int(new_temps > 0)
         if log:
             last = Checkpointer(out / "checkpoints").resume_path()
             at = load_checkpoint(last)["iteration"] if last else "-"
@@ -219,19 +226,21 @@ def same_weights(a: Path, b: Path) -> bool:
 
 
 def random_moments(rng: random.Random, kills: int, startup_s: float) -> list[Moment]:
-    """A seeded mix of kill moments; the first is always before the first checkpoint."""
+    """A seeded mix of kill moments: first before the first checkpoint, last during the final
+    evaluation (which needs the run to reach its end), in between a run advances by at most 2
+    checkpoints per attempt, so ``--iters`` > 2 × ``--kills`` keeps every kill before the end."""
     moments = [Moment("before-first")]
-    kinds = ["mid-write", "mid-write", "training", "training", "startup", "final-eval"]
-    for _ in range(kills - 1):
+    kinds = ["mid-write", "mid-write", "training", "training", "startup"]
+    for _ in range(kills - 2):
         kind = rng.choice(kinds)
         if kind == "mid-write":
-            moments.append(Moment(kind, count=rng.randint(1, 4)))
+            moments.append(Moment(kind, count=rng.randint(1, 2)))
         elif kind == "training":
-            moments.append(Moment(kind, count=rng.randint(1, 3), delay=rng.uniform(0, 0.5)))
-        elif kind == "startup":
-            moments.append(Moment(kind, delay=rng.uniform(0, startup_s)))
+            moments.append(Moment(kind, count=rng.randint(1, 2), delay=rng.uniform(0, 0.3)))
         else:
-            moments.append(Moment(kind, delay=rng.uniform(0, 0.5)))
+            moments.append(Moment(kind, delay=rng.uniform(0, startup_s)))
+    if kills > 1:
+        moments.append(Moment("final-eval", delay=rng.uniform(0, 0.3)))
     return moments
 
 
@@ -239,7 +248,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--kills", type=int, default=20, help="number of SIGKILLs (default 20)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
-    ap.add_argument("--iters", type=int, default=30, help="solver.max_iter (default 30)")
+    ap.add_argument("--iters", type=int, default=50, help="solver.max_iter (default 50)")
     ap.add_argument("--workers", type=int, default=1, help="data.num_workers (default 1)")
     ap.add_argument("--keep", help="keep the run directories here instead of a temp dir")
     args = ap.parse_args()

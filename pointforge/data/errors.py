@@ -156,9 +156,10 @@ def dead_worker_message(
             f"at sample index {sample[1]} (stream position {sample[0]}; the last sample it started)"
         )
     how = f" ({status})" if status else ""
+    cause = first_line(exc).split(". ")[0].rstrip(".")  # torch's advice follows; ours is below
     return (
         f"DataLoader worker {worker_id} (pid {pid}) of dataset {dataset} died{how} {what}: "
-        f"{first_line(exc)} A worker dies without a Python error when the OS kills it (e.g. the "
+        f"{cause}. A worker dies without a Python error when the OS kills it (e.g. the "
         "out-of-memory killer: lower data.num_workers or data.batch_size) or when native code "
         "crashes or exits; rerun with data.num_workers=0 to see the failure in the main process."
     )

@@ -213,6 +213,17 @@ class BatchStream(Iterator[dict[str, Any]]):
         if shutdown is not None:
             shutdown()
 
+    def _close_quietly(self) -> None:
+        """Shut the workers down after one died. torch's SIGCHLD handler re-raises the death on
+        every later child signal until then, which would otherwise surface as "Exception
+        ignored" noise after our error, whenever the iterator gets garbage-collected."""
+        for _ in range(3):
+            try:
+                self.close()
+                return
+            except RuntimeError:
+                continue
+
     def explain(self, exc: BaseException, raised_by_next: bool = True) -> DataLoadingError | None:
         """A named error for ``exc`` if it is a data-loading failure of this stream, else None.
 
@@ -230,6 +241,7 @@ class BatchStream(Iterator[dict[str, Any]]):
             sample = (position, index) if position >= 0 else None
             status = exit_status(self._it, worker_id)
             msg = dead_worker_message(exc, self.dataset, worker_id, pid, sample, status)
+            self._close_quietly()
             if is_shared_memory_error(exc):
                 return SharedMemoryError(f"{msg} {SHM_ADVICE}")
             return DataLoadingError(msg)
