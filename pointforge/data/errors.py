@@ -22,9 +22,6 @@ from typing import Any
 
 import torch.multiprocessing
 
-# torch's own default (``file_descriptor`` on Linux) is kept when data.sharing_strategy is null.
-SHARING_STRATEGIES = ("file_descriptor", "file_system")
-
 SHM_ADVICE = (
     "DataLoader workers ran out of shared memory (/dev/shm) or file descriptors. Fixes: set "
     "data.sharing_strategy=file_system (i.e. torch.multiprocessing.set_sharing_strategy("
@@ -55,10 +52,13 @@ class SharedMemoryError(DataLoadingError):
 
 
 def sample_error(dataset: str, index: int, position: int, exc: BaseException) -> DataLoadingError:
-    """The error for ``dataset[index]`` (at ``position`` of the sample stream) raising ``exc``."""
+    """The error for ``dataset[index]`` (at ``position`` of the sample stream) raising ``exc``.
+
+    One line (the first of ``exc``'s message), so the CLI can print it as is; the full original
+    stays chained as ``__cause__``."""
     return DataLoadingError(
         f"dataset {dataset} failed on sample index {index} (stream position {position}): "
-        f"{type(exc).__name__}: {exc}"
+        f"{type(exc).__name__}: {first_line(exc)}"
     )
 
 

@@ -36,7 +36,7 @@ class Flaky(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         if i == self.raise_at:
-            raise ValueError(f"corrupt record for item {i}")
+            raise ValueError(f"corrupt record for item {i}\n  (a second line of details)")
         if i == self.die_at and get_worker_info() is not None:
             os._exit(3)  # no Python error: the worker just disappears
         return {"x": torch.full((4,), float(i))}
