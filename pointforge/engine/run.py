@@ -227,7 +227,7 @@ def evaluate_finished_run(cfg: Config, out: Path) -> dict[str, float]:
     """Run the final evaluation of a run killed after its final checkpoint but before
     ``eval/metrics.json`` was written, from that checkpoint, exactly as the run would have."""
     log.warning("run in %s finished training but has no final evaluation; evaluating now", out)
-    seed_everything(cfg.seed, cfg.deterministic)
+    seed_everything(cfg.seed + comm.get_rank(), cfg.deterministic)  # as _train seeds
     task = build_task(cfg)
     trainer = Trainer(task, cfg, out)
     trainer.resume()
