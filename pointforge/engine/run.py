@@ -88,11 +88,16 @@ def write_config(cfg: Config, out: Path) -> None:
     if path.is_file():
         old = _flatten(yaml.safe_load(path.read_text()) or {})
         new = _flatten(to_dict(cfg))
-        changed = {
-            k: (old.get(k), new.get(k)) for k in new.keys() | old.keys() if old.get(k) != new.get(k)
-        }
-        for k, (a, b) in sorted(changed.items()):
-            log.warning("config changed on resume: %s: %r -> %r", k, a, b)
+        for k in sorted(new.keys() & old.keys()):
+            if old[k] != new[k]:
+                log.warning("config changed on resume: %s: %r -> %r", k, old[k], new[k])
+        # Keys a newer pointforge added (at their defaults) or an older one had: not a change
+        # the user made, so one line, not a warning per key.
+        added, removed = sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys())
+        if added:
+            log.info("config keys new since this run started (defaults): %s", ", ".join(added))
+        if removed:
+            log.warning("config keys no longer in the schema: %s", ", ".join(removed))
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(dump_config(cfg))
     os.replace(tmp, path)
