@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,19 @@ def worker_id_of(iterator: Any, pid: int) -> int | None:
     (``None`` if it is not one of them, or if a future torch renames ``_workers``)."""
     workers: Sequence[Any] = getattr(iterator, "_workers", None) or []
     return next((i for i, w in enumerate(workers) if w.pid == pid), None)
+
+
+def dead_workers(iterator: Any, wait_s: float = 1.0) -> list[tuple[int, int]]:
+    """``(worker id, pid)`` of the iterator's workers that have exited, waiting up to
+    ``wait_s`` for one to finish dying (a worker that dies while handing the main process a
+    shared-memory file descriptor makes the main process fail before the worker is reaped)."""
+    workers: Sequence[Any] = getattr(iterator, "_workers", None) or []
+    deadline = time.monotonic() + wait_s
+    while True:
+        dead = [(i, w.pid) for i, w in enumerate(workers) if not w.is_alive()]
+        if dead or not workers or time.monotonic() >= deadline:
+            return dead
+        time.sleep(0.05)
 
 
 def exit_status(iterator: Any, worker_id: int) -> str:

@@ -31,6 +31,7 @@ from pointforge.data.errors import (
     SharedMemoryError,
     dead_worker_message,
     dead_worker_pids,
+    dead_workers,
     exit_status,
     is_shared_memory_error,
     sample_error,
@@ -224,6 +225,17 @@ class BatchStream(Iterator[dict[str, Any]]):
             except RuntimeError:
                 continue
 
+    def _dead_worker_error(self, exc: BaseException, worker_id: int, pid: int) -> DataLoadingError:
+        """The named error for worker ``worker_id`` (process ``pid``) that died."""
+        position, index = (int(v) for v in self.samples.loading[worker_id])
+        sample = (position, index) if position >= 0 else None
+        status = exit_status(self._it, worker_id)
+        msg = dead_worker_message(exc, self.dataset, worker_id, pid, sample, status)
+        self._close_quietly()
+        if is_shared_memory_error(exc):
+            return SharedMemoryError(f"{msg} {SHM_ADVICE}")
+        return DataLoadingError(msg)
+
     def explain(self, exc: BaseException, raised_by_next: bool = True) -> DataLoadingError | None:
         """A named error for ``exc`` if it is a data-loading failure of this stream, else None.
 
@@ -235,16 +247,13 @@ class BatchStream(Iterator[dict[str, Any]]):
             return unwrapped
         for pid in dead_worker_pids(exc):
             worker_id = worker_id_of(self._it, pid)
-            if worker_id is None:
-                continue
-            position, index = (int(v) for v in self.samples.loading[worker_id])
-            sample = (position, index) if position >= 0 else None
-            status = exit_status(self._it, worker_id)
-            msg = dead_worker_message(exc, self.dataset, worker_id, pid, sample, status)
-            self._close_quietly()
-            if is_shared_memory_error(exc):
-                return SharedMemoryError(f"{msg} {SHM_ADVICE}")
-            return DataLoadingError(msg)
+            if worker_id is not None:
+                return self._dead_worker_error(exc, worker_id, pid)
+        if raised_by_next and isinstance(exc, ConnectionError | EOFError):
+            # The main process lost the connection to a worker (e.g. while receiving a
+            # shared-memory file descriptor from it): name the worker if it died.
+            for worker_id, pid in dead_workers(self._it):
+                return self._dead_worker_error(exc, worker_id, pid)
         if isinstance(exc, DataLoadingError):
             return None  # already named
         if raised_by_next and is_shared_memory_error(exc):

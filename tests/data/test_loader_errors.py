@@ -3,6 +3,7 @@ shared-memory shortage (with advice); data.sharing_strategy applies torch's stra
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -90,6 +91,34 @@ def test_worker_that_dies_is_named_with_its_sample() -> None:
     assert f"(stream position {position_of(21)};" in text
     assert "exited unexpectedly" in text and "data.num_workers=0" in text
     assert "DataLoader worker" in str(err.__cause__)
+
+
+def test_connection_lost_to_a_dead_worker_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies while handing over a shared-memory file descriptor makes the main
+    process fail with ConnectionResetError (not torch's "exited unexpectedly")."""
+    from torch.utils.data import dataloader
+
+    first = first4()[0]
+
+    def lost(self: Any, timeout: float = 5.0) -> Any:
+        for w in self._workers:
+            while w.is_alive():
+                # torch's SIGCHLD handler may raise here: not the path tested.
+                with contextlib.suppress(RuntimeError):
+                    w.join(5.0)
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    with monkeypatch.context() as m:
+        m.setattr(dataloader._MultiProcessingDataLoaderIter, "_try_get_data", lost)
+        stream = build_train_loader(Flaky(die_at=first), 4, 1, seed=0, rank=0, world_size=1)
+        err = first_error(stream)
+    assert isinstance(err, DataLoadingError), err
+    text = str(err)
+    assert f"of dataset Flaky died (exit code 3) at sample index {first} (stream position 0;" in (
+        text
+    ), text
+    assert "Connection reset by peer" in text
+    assert isinstance(err.__cause__, ConnectionResetError)
 
 
 def test_shared_memory_error_gets_advice(monkeypatch: pytest.MonkeyPatch) -> None:
