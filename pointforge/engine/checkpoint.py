@@ -38,12 +38,21 @@ def _umask() -> int:
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path`` atomically: temp file → fsync → rename → fsync dir."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(text: str, path: str | Path) -> None:
+    """Write a small text file (config, metrics) with the same guarantees as checkpoints."""
+    _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _atomic_write(path: str | Path, write: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             # mkstemp creates 0600; give the file the mode a plain open() would have.
             os.fchmod(f.fileno(), 0o666 & ~_umask())

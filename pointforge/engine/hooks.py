@@ -14,7 +14,6 @@ Trainer itself right after each optimiser step, so every hook sees it current.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from pointforge.data.loader import move_to_device
 from pointforge.engine import comm
-from pointforge.engine.checkpoint import capture_rng_state, restore_rng_state
+from pointforge.engine.checkpoint import (
+    atomic_write_text,
+    capture_rng_state,
+    restore_rng_state,
+)
 from pointforge.engine.precise_bn import recompute_bn_stats
 from pointforge.registry import HOOKS
 
@@ -128,9 +131,8 @@ class EvalHook(HookBase):
         if not comm.is_main_process():
             return
         out = Path(self.trainer.output_dir) / "eval" / "metrics.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
         payload = {"iteration": self.trainer.iter, "metrics": results}
-        out.write_text(json.dumps(payload, indent=2) + "\n")
+        atomic_write_text(json.dumps(payload, indent=2) + "\n", out)
 
 
 @HOOKS.register("PreciseBN")
@@ -233,9 +235,7 @@ class JSONWriter(HookBase):
                 continue
             if int(record.get("iteration", 0)) <= iteration:
                 kept.append(line)
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in kept))
-        os.replace(tmp, self.path)
+        atomic_write_text("".join(k + "\n" for k in kept), self.path)
 
     def _write(self) -> None:
         """Write this iteration's scalars not written yet (the final eval comes in after_train)."""

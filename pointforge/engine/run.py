@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from pointforge.config.validate import to_dict
 from pointforge.data.errors import apply_sharing_strategy
 from pointforge.data.loader import explain_data_error
 from pointforge.engine import comm
-from pointforge.engine.checkpoint import Checkpointer
+from pointforge.engine.checkpoint import Checkpointer, atomic_write_text
 from pointforge.engine.hooks import (
     AverageOverRanks,
     EvalHook,
@@ -98,9 +97,7 @@ def write_config(cfg: Config, out: Path) -> None:
             log.info("config keys new since this run started (defaults): %s", ", ".join(added))
         if removed:
             log.warning("config keys no longer in the schema: %s", ", ".join(removed))
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(dump_config(cfg))
-    os.replace(tmp, path)
+    atomic_write_text(dump_config(cfg), path)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
