@@ -8,7 +8,11 @@ import pytest
 import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One intra-op thread: the tests' tensors are tiny, and several tests run subprocesses
+# (DDP ranks, kill-and-resume) or DataLoader workers beside the main process; with more threads
+# each on 2 cores, OpenMP oversubscription made single ops ~30x slower. Subprocesses inherit it.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 @pytest.fixture
