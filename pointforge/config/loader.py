@@ -140,11 +140,18 @@ def check_values(cfg: Config) -> None:
         "device",
         f"must be auto, cpu or cuda[:N], got {cfg.device!r}",
     )
-    for i, pattern in enumerate(cfg.model.load.reinit_mismatched):
+    _check_regexes("model.load.reinit_mismatched", cfg.model.load.reinit_mismatched, need)
+
+
+def _check_regexes(
+    key: str, patterns: tuple[str, ...], need: Callable[[bool, str, str], None]
+) -> None:
+    """Every entry of a list-of-regexes key must compile; the error names ``key[i]``."""
+    for i, pattern in enumerate(patterns):
         try:
             re.compile(pattern)
         except re.error as exc:
-            need(False, f"model.load.reinit_mismatched[{i}]", f"is not a valid regex: {exc}")
+            need(False, f"{key}[{i}]", f"is not a valid regex ({pattern!r}: {exc})")
 
 
 def _check_solver_features(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
@@ -165,11 +172,7 @@ def _check_solver_features(cfg: Config, need: Callable[[bool, str, str], None]) 
     need(0.0 < t.ema.decay < 1.0, "train.ema.decay", f"must be in (0, 1), got {t.ema.decay}")
     need(t.ema.tau > 0, "train.ema.tau", f"must be > 0, got {t.ema.tau}")
     need(t.precise_bn.num_iter > 0, "train.precise_bn.num_iter", "must be > 0")
-    for i, pattern in enumerate(cfg.model.freeze):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            need(False, f"model.freeze[{i}]", f"is not a valid regex ({pattern!r}: {exc})")
+    _check_regexes("model.freeze", cfg.model.freeze, need)
 
 
 def _check_classification(cfg: Config, need: Callable[[bool, str, str], None]) -> None:

@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from pointforge.config.schema import Config
+from pointforge.data.loader import build_train_loader
 
 
 class Task(abc.ABC):
@@ -24,6 +26,25 @@ class Task(abc.ABC):
     def __init__(self, cfg: Config, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
+
+    @property
+    def pin_memory(self) -> bool:
+        """``data.pin_memory``, where null means: pin when training on CUDA."""
+        pin = self.cfg.data.pin_memory
+        return pin if pin is not None else self.device.type == "cuda"
+
+    def endless_loader(self, dataset: Dataset, start_iter: int) -> Iterator[dict[str, Any]]:
+        """The engine's seeded, resumable, rank-sharded loader over ``dataset`` with the
+        ``data.*`` batch size and workers: what :meth:`build_train_loader` usually returns."""
+        d = self.cfg.data
+        return build_train_loader(
+            dataset,
+            batch_size=d.batch_size,
+            num_workers=d.num_workers or 0,
+            seed=self.cfg.seed,
+            start_iter=start_iter,
+            pin_memory=self.pin_memory,
+        )
 
     @abc.abstractmethod
     def build_model(self) -> nn.Module:

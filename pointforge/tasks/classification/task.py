@@ -21,7 +21,7 @@ import pointforge.data.datasets.digits
 import pointforge.data.datasets.image_folder
 import pointforge.models.resnet  # noqa: F401  (registers the datasets and models)
 from pointforge.config.schema import Config
-from pointforge.data.loader import build_train_loader, collate
+from pointforge.data.loader import collate
 from pointforge.data.transforms.classification import build_classification_transform
 from pointforge.evaluation.classification import ClassificationMeter
 from pointforge.models.loading import load_weights
@@ -99,19 +99,7 @@ class ClassificationTask(Task):
         return model
 
     def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        d = self.cfg.data
-        return build_train_loader(
-            self.dataset("train"),
-            batch_size=d.batch_size,
-            num_workers=d.num_workers or 0,
-            seed=self.cfg.seed,
-            start_iter=start_iter,
-            pin_memory=self._pin_memory(),
-        )
-
-    def _pin_memory(self) -> bool:
-        pin = self.cfg.data.pin_memory
-        return pin if pin is not None else self.device.type == "cuda"
+        return self.endless_loader(self.dataset("train"), start_iter)
 
     def _images(self, batch: dict[str, Any]) -> torch.Tensor:
         images: torch.Tensor = batch["image"]  # (B, C, H, W)
@@ -137,7 +125,7 @@ class ClassificationTask(Task):
             shuffle=False,
             num_workers=self.cfg.data.num_workers or 0,
             collate_fn=collate,
-            pin_memory=self._pin_memory(),
+            pin_memory=self.pin_memory,
         )
         meter = ClassificationMeter(len(self.classes), self.cfg.classification.topk)
         was_training = model.training

@@ -18,7 +18,6 @@ from torch import nn
 import pointforge.data.datasets.synthetic_shapes
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
-from pointforge.data.loader import build_train_loader
 from pointforge.models.loading import load_weights
 from pointforge.registry import DATASETS, MODELS, TASKS
 from pointforge.tasks.base import Task
@@ -72,16 +71,7 @@ class MagicPointTask(Task):
         return DATASETS.build(d.name, **kwargs)
 
     def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        d = self.cfg.data
-        pin = d.pin_memory if d.pin_memory is not None else self.device.type == "cuda"
-        return build_train_loader(
-            self.build_dataset("train"),
-            batch_size=d.batch_size,
-            num_workers=d.num_workers or 0,
-            seed=self.cfg.seed,
-            start_iter=start_iter,
-            pin_memory=pin,
-        )
+        return self.endless_loader(self.build_dataset("train"), start_iter)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         images: torch.Tensor = batch["image"]  # (B, 1, H, W)
