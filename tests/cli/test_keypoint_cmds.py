@@ -1,0 +1,84 @@
+"""``pointforge convert magicleap`` and ``pointforge match`` end to end through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as skdata
+
+from pointforge.cli.main import main
+from pointforge.models.superpoint import magicpoint, superpoint
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A v1-style SuperPoint state dict, a detector-only checkpoint and a real photo."""
+    root = tmp_path_factory.mktemp("kp")
+    torch.manual_seed(0)
+    torch.save(superpoint().state_dict(), root / "superpoint_v1.pth")
+    torch.save({"model": magicpoint().state_dict()}, root / "mp.pth")
+    image = cv2.resize(skdata.camera(), (160, 160), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(root / "camera.png"), image)
+    return {
+        "v1": root / "superpoint_v1.pth",
+        "mp": root / "mp.pth",
+        "img": root / "camera.png",
+        "root": root,
+    }
+
+
+def test_convert_then_match_image_to_itself(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dst = tmp_path / "sp.pth"
+    assert main(["convert", "magicleap", str(files["v1"]), str(dst)]) == 0
+    sha = hashlib.sha256(files["v1"].read_bytes()).hexdigest()
+    assert sha in capsys.readouterr().out
+    assert torch.load(dst, weights_only=True)["provenance"]["source_sha256"] == sha
+
+    out_png = tmp_path / "fig" / "match.png"
+    img = str(files["img"])
+    argv = ["match", img, img, "--weights", str(dst), "--out", str(out_png)]
+    assert main([*argv, "--max-keypoints", "200", "--ransac-threshold", "3"]) == 0
+    text = capsys.readouterr().out
+    n_matches = int(text.split("matches: ")[1].split()[0])
+    n_inliers = int(text.split("inliers: ")[1].split()[0])
+    assert n_matches >= 100 and n_inliers == n_matches
+    rows = text.split("H (IMG1 -> IMG2):\n")[1].splitlines()[:3]
+    H = np.array([[float(v) for v in r.strip(" []").split()] for r in rows])
+    assert np.allclose(H / H[2, 2], np.eye(3), atol=1e-4)
+    fig = cv2.imread(str(out_png))
+    assert fig.shape == (160, 320, 3)
+    # Inlier lines are green: many pixels with a strong green and no red channel.
+    assert ((fig[..., 1] > 150) & (fig[..., 2] < 50) & (fig[..., 0] < 50)).sum() > 50
+
+
+def test_match_errors_are_named(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    img, out = str(files["img"]), str(tmp_path / "m.png")
+    missing = str(tmp_path / "nope.png")
+    assert main(["match", img, missing, "--weights", str(files["v1"]), "--out", out]) == 2
+    assert "nope.png" in capsys.readouterr().err
+    assert main(["match", img, img, "--weights", str(files["mp"]), "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mp.pth" in err and "descriptors" in err
+    assert not Path(out).exists()
+
+
+def test_convert_errors_are_named(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = torch.load(files["v1"], weights_only=True)
+    state["convPb.weight"] = state["convPb.weight"][:64]  # detector head without the dustbin
+    bad = tmp_path / "no_dustbin.pth"
+    torch.save(state, bad)
+    assert main(["convert", "magicleap", str(bad), str(tmp_path / "dst.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "no_dustbin.pth" in err and "convPb.weight [64, 256, 1, 1]" in err
+    assert not (tmp_path / "dst.pth").exists()
