@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pointforge.cli import commands, inspect_cmds, keypoint_cmds, launch
+from pointforge.cli import commands, export_cmds, inspect_cmds, keypoint_cmds, launch
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_detect)
     inspect_cmds.add_parsers(sub)  # summary, explain
     keypoint_cmds.add_parsers(sub)  # convert magicleap, match
+    export_cmds.add_parsers(sub)  # export-labels (homographic adaptation)
     return parser
 
 

@@ -135,6 +135,7 @@ def check_values(cfg: Config) -> None:
     _check_solver_features(cfg, need)
     _check_classification(cfg, need)
     _check_homography_eval(cfg, need)
+    _check_adaptation(cfg, need)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
         "device",
@@ -237,6 +238,30 @@ def _check_homography_eval(cfg: Config, need: Callable[[bool, str, str], None]) 
         cfg.task != "homography_eval" or cfg.data.name != "hpatches" or cfg.data.path is not None,
         "data.path",
         "must name the HPatches folder (hpatches-sequences-release) when data.name=hpatches",
+    )
+
+
+def _check_adaptation(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
+    """Homographic adaptation (export-labels): positive counts and sizes, sane threshold."""
+    a = cfg.adaptation
+    for key in ("num_homographies", "images_per_batch", "forward_batch", "shard_size"):
+        need(getattr(a, key) >= 1, f"adaptation.{key}", f"must be >= 1, got {getattr(a, key)}")
+    need(a.nms_radius >= 0, "adaptation.nms_radius", "must be >= 0")
+    need(a.border >= 0, "adaptation.border", "must be >= 0")
+    need(
+        0.0 <= a.detection_threshold < 1.0,
+        "adaptation.detection_threshold",
+        f"must be in [0, 1), got {a.detection_threshold}",
+    )
+    need(
+        a.max_keypoints is None or a.max_keypoints >= 1,
+        "adaptation.max_keypoints",
+        "must be >= 1 or null",
+    )
+    need(
+        a.homographic.valid_border_margin >= 0,
+        "adaptation.homographic.valid_border_margin",
+        "must be >= 0",
     )
 
 

@@ -77,6 +77,10 @@ class DataConfig:
     # Seed of that split, separate from ``seed`` so that runs with different training seeds are
     # scored on the same held-out images.
     split_seed: int = 0
+    # What a photo folder (data.name=photo_folder, export-labels) does with a file OpenCV cannot
+    # decode: error = stop and name it (default: never lose data silently); skip = log its name,
+    # leave it out, and log how many were skipped.
+    on_bad_image: str = field(default="error", metadata={"choices": ("error", "skip")})
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,39 @@ class ClassificationConfig:
 
 
 @dataclass(frozen=True)
+class AdaptationConfig:
+    """Homographic adaptation (``pointforge export-labels``, DESIGN.md §3; SuperPoint paper §5).
+
+    Each image is warped by ``num_homographies`` homographies (the first is the identity), the
+    detector heatmaps are warped back and averaged, weighted by the validity masks, then NMS and
+    a threshold give the keypoint labels.
+    """
+
+    # N_h = 100 in the paper (the first is the identity).
+    num_homographies: int = 100
+    # mean: validity-weighted average of the un-warped heatmaps (paper, DESIGN.md §3);
+    # max: per-pixel maximum (a variant of the public implementations).
+    aggregation: str = field(default="mean", metadata={"choices": ("mean", "max")})
+    # Label extraction: NMS radius 4 (DESIGN.md §3), threshold and border of the MagicLeap demo.
+    detection_threshold: float = 0.015
+    nms_radius: int = 4
+    border: int = 4
+    # null = keep every keypoint above the threshold (labels, not a demo's top-k).
+    max_keypoints: int | None = None
+    # Images adapted together; their num_homographies warps are flattened into one batch.
+    images_per_batch: int = 2
+    # Warped images per network forward (bounds memory: ~20 MB per 240x320 image on the first
+    # conv); the flattened batch is cut into chunks of this size.
+    forward_batch: int = 50
+    # Images per on-disk label shard (one .npz each, written atomically).
+    shard_size: int = 256
+    # Homographies of the adaptation: the public export configs use the training amplitudes
+    # (scaling/perspective 0.2, patch 0.85, artifacts allowed); the validity masks are eroded
+    # by valid_border_margin (3 px) so zero padding does not leak into the average.
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run. ``output_dir: null`` means ``runs/<config file stem>``."""
 
@@ -234,3 +271,5 @@ class Config:
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     # Homography benchmark (task homography_eval); defaults = DESIGN.md §4.
     homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)
+    # Homographic adaptation for `pointforge export-labels`.
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)

@@ -46,6 +46,11 @@ def atomic_write_text(text: str, path: str | Path) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def atomic_write_bytes(data: bytes, path: str | Path) -> None:
+    """Write an in-memory file (a label shard) with the same guarantees as checkpoints."""
+    _atomic_write(path, lambda f: f.write(data))
+
+
 def _atomic_write(path: str | Path, write: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
