@@ -1,0 +1,95 @@
+"""export_labels end to end on real photos: shards, resume after an interruption, skip policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pointforge import DEFAULT_WEIGHTS
+from pointforge.config import load_config
+from pointforge.data.datasets.photo_folder import write_sample_photos
+from pointforge.data.label_shards import LabelShardWriter, LabelStore
+from pointforge.tasks.keypoints.export_labels import export_labels
+
+OVERRIDES = [
+    "device=cpu",
+    "data.image_size=[64,80]",
+    "adaptation.num_homographies=3",
+    "adaptation.shard_size=2",
+    "adaptation.images_per_batch=2",
+]
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    write_sample_photos(folder, ["camera", "coins", "astronaut"])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(photo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "labels"
+    summary = export_labels(
+        load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False
+    )
+    assert summary == {
+        "images": 3,
+        "labelled": 3,
+        "skipped": 0,
+        "shards_written": 2,
+        "shards_resumed": 0,
+    }
+    return LabelStore(out)
+
+
+def test_export_writes_every_image_once(reference):
+    assert reference.complete
+    assert reference.paths() == ["astronaut.png", "camera.png", "coins.png"]
+    for lab in reference:
+        assert len(lab.keypoints) > 0 and lab.size == (64, 80)
+        assert (lab.keypoints >= 4).all() and (lab.keypoints[:, 0] <= 75).all()  # border 4
+        assert (lab.scores > 0.015).all() and (np.diff(lab.scores) <= 0).all()
+
+
+def test_resume_after_interruption_gives_same_labels(photo_dir, reference, tmp_path, monkeypatch):
+    out = tmp_path / "labels"
+    real_write = LabelShardWriter.write_shard
+
+    def write_then_die(self, shard, labels, skipped):
+        real_write(self, shard, labels, skipped)
+        raise KeyboardInterrupt  # killed right after the first shard was committed
+
+    monkeypatch.setattr(LabelShardWriter, "write_shard", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False)
+    monkeypatch.setattr(LabelShardWriter, "write_shard", real_write)
+    assert len(LabelStore(out)) == 2 and not LabelStore(out).complete
+    with pytest.raises(ValueError, match="--resume"):
+        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False)
+    # A resume may change the batch sizes: they do not change the labels.
+    cfg = load_config(
+        None, [*OVERRIDES, "adaptation.images_per_batch=1", "adaptation.forward_batch=1"]
+    )
+    summary = export_labels(cfg, DEFAULT_WEIGHTS, photo_dir, out, resume=True, progress=False)
+    assert (summary["shards_resumed"], summary["shards_written"]) == (1, 1)
+    store = LabelStore(out)
+    assert store.complete and store.paths() == ["astronaut.png", "camera.png", "coins.png"]
+    for got in store:
+        want = reference[got.path]
+        np.testing.assert_allclose(got.keypoints, want.keypoints)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-4)
+
+
+def test_skip_policy_records_the_bad_file(photo_dir, tmp_path):
+    folder = tmp_path / "photos"
+    write_sample_photos(folder, ["camera"])
+    (folder / "zz_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    cfg = load_config(None, [*OVERRIDES, "data.on_bad_image=skip"])
+    summary = export_labels(cfg, DEFAULT_WEIGHTS, folder, tmp_path / "out", progress=False)
+    assert (summary["labelled"], summary["skipped"]) == (1, 1)
+    store = LabelStore(tmp_path / "out")
+    assert store.complete and store.paths() == ["camera.png"]
+    assert store.skipped == ["zz_broken.jpg"]
+    with pytest.raises(ValueError, match=r"zz_broken\.jpg"):
+        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, folder, tmp_path / "o2")
