@@ -148,7 +148,9 @@ class LabelShardWriter:
         self._save_manifest()
 
     def _save_manifest(self) -> None:
-        atomic_write_text(json.dumps(self.manifest, indent=1) + "\n", self.out / MANIFEST)
+        # Compact: the manifest is rewritten after every shard and grows with the image count.
+        text = json.dumps(self.manifest, separators=(",", ":"))
+        atomic_write_text(text + "\n", self.out / MANIFEST)
 
 
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
