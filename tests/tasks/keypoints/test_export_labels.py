@@ -7,6 +7,7 @@ import pytest
 
 from pointforge import DEFAULT_WEIGHTS
 from pointforge.config import load_config
+from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS
 from pointforge.data.datasets.photo_folder import write_sample_photos
 from pointforge.data.label_shards import LabelShardWriter, LabelStore
 from pointforge.tasks.keypoints.export_labels import export_labels
@@ -93,3 +94,45 @@ def test_skip_policy_records_the_bad_file(photo_dir, tmp_path):
     assert store.skipped == ["zz_broken.jpg"]
     with pytest.raises(ValueError, match=r"zz_broken\.jpg"):
         export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, folder, tmp_path / "o2")
+
+
+def test_sigkill_mid_export_then_resume_matches_uninterrupted(tmp_path):
+    """A real ``kill -9`` of the CLI while it writes shards; ``--resume`` must finish with
+    exactly the labels of an uninterrupted export, each image once."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "photos"
+    write_sample_photos(folder, SKIMAGE_PHOTOS[:8])  # one shard each below
+    overrides = [*OVERRIDES, "adaptation.num_homographies=8", "adaptation.shard_size=1"]
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "pointforge", "export-labels", "configs/export_labels.yaml"]
+    cmd += [*overrides, "--images", str(folder), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            done = len(json.loads((out / "manifest.json").read_text())["shards"])
+        except (OSError, ValueError):
+            done = 0
+        if done >= 2:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the export finished before it could be killed"
+    assert 2 <= len(LabelStore(out)) < 8
+    cfg = load_config(None, overrides)
+    export_labels(cfg, DEFAULT_WEIGHTS, folder, out, resume=True, progress=False)
+    export_labels(cfg, DEFAULT_WEIGHTS, folder, tmp_path / "ref", progress=False)
+    got, want = LabelStore(out), LabelStore(tmp_path / "ref")
+    assert got.complete and got.paths() == want.paths() and len(set(got.paths())) == 8
+    assert not list(out.glob(".*.tmp"))
+    for lab in want:
+        np.testing.assert_allclose(got[lab.path].keypoints, lab.keypoints)
+        np.testing.assert_allclose(got[lab.path].scores, lab.scores, rtol=1e-4)
