@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -59,3 +62,13 @@ def test_empty_or_missing_folder_is_a_named_error(tmp_path):
         PhotoFolder(tmp_path / "nope")
     with pytest.raises(ValueError, match="on_bad_image"):
         PhotoFolder(tmp_path, on_bad_image="ignore")
+
+
+def test_every_dataset_is_a_valid_data_name_in_a_fresh_process() -> None:
+    # A fresh interpreter: registration must not depend on which module a test imported first.
+    code = (
+        "from pointforge.config import load_config\n"
+        "for name in ['photo_folder', 'hpatches', 'homography_pairs', 'digits']:\n"
+        "    assert load_config(None, [f'data.name={name}']).data.name == name\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
