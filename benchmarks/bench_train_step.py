@@ -65,9 +65,20 @@ def main() -> None:
         batch = move_to_device(collate([ds[i] for i in range(args.batch)]), task.device)
         model = trainer.model
 
+        # The bare pass runs under the same precision and memory format as the step, so the
+        # ratio prices the engine (loss, labels, optimiser, hooks), not a train.amp switch.
+        image = batch["image"]
+        if cfg.train.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        amp = trainer.amp_dtype
+
         def bare() -> None:
             model.zero_grad(set_to_none=True)
-            model(batch["image"])["logits"].float().mean().backward()
+            with torch.autocast(
+                task.device.type, dtype=amp or torch.float32, enabled=amp is not None
+            ):
+                out = model(image)["logits"]
+            out.float().mean().backward()
 
         def step() -> None:
             for h in trainer.hooks:
