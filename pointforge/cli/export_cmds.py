@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pointforge.cli.args import add_config_args
+
 
 def add_parsers(sub: Any) -> None:
     """Add the ``export-labels`` subparser to ``sub`` (argparse subparsers)."""
@@ -21,13 +23,7 @@ def add_parsers(sub: Any) -> None:
         "and write keypoint labels to --out as shards (shard_NNNNN.npz + manifest.json). "
         "A non-empty --out is refused unless --resume, which skips completed shards.",
     )
-    p.add_argument("config", help="YAML config (e.g. configs/export_labels.yaml)")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted config overrides, e.g. adaptation.num_homographies=50",
-    )
+    add_config_args(p, example="adaptation.num_homographies=50")
     p.add_argument(
         "--weights",
         default=None,

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointforge.cli.args import add_config_args
 from pointforge.config.loader import load_config
 from pointforge.config.schema import Config
 
@@ -34,8 +35,7 @@ def add_parsers(sub: Any) -> None:
         "data.image_size; channels from the model's first convolution), then the total and "
         "trainable parameter counts and the FLOPs (torch FlopCounterMode, multiply-add = 2).",
     )
-    p.add_argument("config", help="YAML config file")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+    add_config_args(p)
     p.add_argument(
         "--input-size",
         nargs=2,

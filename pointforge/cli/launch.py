@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pointforge.cli.args import add_config_args
+
 
 def add_parser(sub: Any) -> None:
     """Register the ``launch`` subcommand on ``sub`` (the subparsers of ``pointforge``)."""
@@ -26,8 +28,7 @@ def add_parser(sub: Any) -> None:
         "--node-rank and --master-addr/--master-port of node 0 (static rendezvous), or with "
         "--rdzv-endpoint HOST:PORT and a shared --rdzv-id (elastic c10d rendezvous).",
     )
-    p.add_argument("config", help="YAML config file")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+    add_config_args(p)
     p.add_argument("--nproc", type=int, required=True, help="processes per node (one per GPU)")
     p.add_argument("--nnodes", default="1", help="number of nodes, or MIN:MAX (default 1)")
     p.add_argument("--node-rank", type=int, default=0, help="rank of this node (default 0)")

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pointforge.cli import commands, export_cmds, inspect_cmds, keypoint_cmds, launch
+from pointforge.cli.args import add_config_args
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -21,16 +22,6 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FloatingPointError,
     OSError,
 )
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="YAML config file (may use _base_ inheritance)")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="dotted config overrides, e.g. solver.lr=1e-4 data.batch_size=32",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "runs/<config stem>). Writes config.yaml, metrics.jsonl, tb/, "
         "checkpoints/ and eval/metrics.json.",
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument("--output-dir", help="run directory (overrides output_dir in the config)")
     p.add_argument(
         "--resume",
@@ -68,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate --weights with the evaluation protocol of CONFIG; "
         "prints a table and writes <output-dir>/eval/metrics.json.",
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument(
         "--weights",
         required=True,
@@ -83,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print CONFIG after _base_ merging, overrides, validation "
         "and default resolution, as YAML.",
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.set_defaults(func=commands.cmd_config)
 
     p = sub.add_parser("data", help="dataset utilities")
