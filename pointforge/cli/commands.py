@@ -92,6 +92,14 @@ def format_metrics_table(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def cmd_data_photos(args: argparse.Namespace) -> int:
+    from pointforge.data.sample_photos import write_photo_split
+
+    paths = write_photo_split(args.out, args.split, with_crops=args.crops)
+    print(f"wrote {len(paths)} {args.split} photos to {args.out}")
+    return 0
+
+
 def cmd_data_shapes(args: argparse.Namespace) -> int:
     from pointforge.data.shapes.dump import dump_shapes
 

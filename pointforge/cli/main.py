@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pointforge.cli import commands, export_cmds, inspect_cmds, keypoint_cmds, launch
+from pointforge.cli import commands, deploy_cmds, export_cmds, inspect_cmds, keypoint_cmds, launch
 from pointforge.cli.args import add_config_args
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     s.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
     s.set_defaults(func=commands.cmd_data_shapes)
+    s = dsub.add_parser(
+        "photos",
+        help="write the bundled scikit-image/scikit-learn photos as PNGs",
+        description="Write the real photos that ship with scikit-image and scikit-learn "
+        "(no download) as grey PNGs into DIR: the offline image folder for export-labels and "
+        "SuperPoint training. Split train holds all but the 5 benchmark photos kept for "
+        "evaluation (val); --crops adds five fixed 2/3-size crops of each photo.",
+    )
+    s.add_argument("--out", required=True, help="output directory (created)")
+    s.add_argument("--split", default="train", choices=["train", "val", "all"])
+    s.add_argument("--crops", action="store_true", help="also write 5 crops per photo")
+    s.set_defaults(func=commands.cmd_data_photos)
 
     p = sub.add_parser(
         "detect",
@@ -124,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_cmds.add_parsers(sub)  # summary, explain
     keypoint_cmds.add_parsers(sub)  # convert magicleap, match
     export_cmds.add_parsers(sub)  # export-labels (homographic adaptation)
+    deploy_cmds.add_parsers(sub)  # export-onnx
     return parser
 
 

@@ -136,6 +136,7 @@ def check_values(cfg: Config) -> None:
     _check_classification(cfg, need)
     _check_homography_eval(cfg, need)
     _check_adaptation(cfg, need)
+    _check_superpoint(cfg, need)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
         "device",
@@ -263,6 +264,30 @@ def _check_adaptation(cfg: Config, need: Callable[[bool, str, str], None]) -> No
         "adaptation.homographic.valid_border_margin",
         "must be >= 0",
     )
+
+
+def _check_superpoint(cfg: Config, need: Callable[[bool, str, str], None]) -> None:
+    """SuperPoint training (task superpoint): its inputs exist, hinge-loss values are sane."""
+    dl = cfg.descriptor_loss
+    need(dl.weight >= 0, "descriptor_loss.weight", f"must be >= 0, got {dl.weight}")
+    need(dl.lambda_d > 0, "descriptor_loss.lambda_d", f"must be > 0, got {dl.lambda_d}")
+    need(dl.threshold > 0, "descriptor_loss.threshold", f"must be > 0 px, got {dl.threshold}")
+    need(dl.chunk >= 1, "descriptor_loss.chunk", f"must be >= 1, got {dl.chunk}")
+    need(
+        dl.negative_margin < dl.positive_margin,
+        "descriptor_loss.negative_margin",
+        f"must be below positive_margin ({dl.negative_margin} vs {dl.positive_margin})",
+    )
+    if cfg.task != "superpoint":
+        return
+    # Existence is checked when the data is built (named errors from the photo folder and the
+    # label store), so that `pointforge config` works before the data is prepared.
+    for key, how in (("root", "pointforge data photos"), ("labels", "pointforge export-labels")):
+        need(
+            getattr(cfg.data, key) is not None,
+            f"data.{key}",
+            f"must be set for task superpoint (make it with `{how}`)",
+        )
 
 
 def check_registered_names(cfg: Config) -> None:

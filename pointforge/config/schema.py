@@ -81,6 +81,9 @@ class DataConfig:
     # decode: error = stop and name it (default: never lose data silently); skip = log its name,
     # leave it out, and log how many were skipped.
     on_bad_image: str = field(default="error", metadata={"choices": ("error", "skip")})
+    # Keypoint label directory of `pointforge export-labels` for data.root (data.name=
+    # warped_pairs, SuperPoint training); it must have been made at data.image_size.
+    labels: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,23 @@ class AdaptationConfig:
 
 
 @dataclass(frozen=True)
+class DescriptorLossConfig:
+    """Hinge-loss parameters; defaults = the SuperPoint paper (DESIGN.md §3)."""
+
+    positive_margin: float = 1.0
+    negative_margin: float = 0.2
+    # Weight of positive pairs (paper: 250), balancing ~1 positive per Hc*Wc negatives.
+    lambda_d: float = 250.0
+    # A cell pair is positive when the warped cell centre is closer than this, px (paper: 8).
+    threshold: float = 8.0
+    # Lambda of the total loss det(A) + det(B) + weight * desc (paper: 1e-4 with this mean
+    # over (Hc*Wc)^2 pairs per image; DESIGN.md section 3).
+    weight: float = 1e-4
+    # Images per chunk of the (B, N, N) pair computation (memory bound; see module docstring).
+    chunk: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run. ``output_dir: null`` means ``runs/<config file stem>``."""
 
@@ -273,3 +293,5 @@ class Config:
     homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)
     # Homographic adaptation for `pointforge export-labels`.
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+    # SuperPoint joint training (task superpoint): descriptor hinge loss and its weight.
+    descriptor_loss: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)

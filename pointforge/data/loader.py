@@ -105,13 +105,14 @@ class SeededSamples(Dataset):
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack equal-shaped tensors; keep ragged tensors (e.g. ``points`` ``(K_i, 2)``) as lists."""
+    """Stack equal-shaped tensors; keep ragged tensors as lists. Keys ending in ``points``
+    (``points``, ``warped_points``: ``(K_i, 2)``) are always lists, even when equal-sized."""
     out: dict[str, Any] = {}
     for key in samples[0]:
         values = [s[key] for s in samples]
         first = values[0]
         if isinstance(first, torch.Tensor):
-            if all(v.shape == first.shape for v in values) and key != "points":
+            if all(v.shape == first.shape for v in values) and not key.endswith("points"):
                 out[key] = torch.stack(values)
             else:
                 out[key] = values

@@ -4,4 +4,5 @@ from pointforge.tasks.classification import task as classification_task  # noqa:
 from pointforge.tasks.keypoints import (
     homography_eval,  # noqa: F401
     magicpoint,  # noqa: F401
+    superpoint,  # noqa: F401
 )

@@ -8,4 +8,5 @@ from pointforge.data.datasets import (  # noqa: F401
     image_folder,
     photo_folder,
     synthetic_shapes,
+    warped_pairs,
 )

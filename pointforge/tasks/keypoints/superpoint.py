@@ -1,0 +1,128 @@
+"""SuperPoint joint training: detector + descriptor on warped pairs of labelled photos (§5).
+
+The batch holds photos A and their warps B (:mod:`pointforge.data.datasets.warped_pairs`);
+both go through the network in **one** forward of ``2B`` images (one pass over the weights,
+BatchNorm sees both views). Losses, as in the paper (DESIGN.md §3)::
+
+    loss_det     = CE(logits_A, labels_A)         (65-way, valid cells of A)
+    loss_det_warped = CE(logits_B, labels_B)      (valid cells of B)
+    loss_desc    = weight · hinge(desc_A, desc_B, H)   (weight = λ = 1e-4 in the paper)
+
+Evaluation is the homography benchmark (DESIGN.md §4) on photos kept out of training
+(``data.path``; ``pointforge data photos --split val``), with the benchmark's viewpoint and
+illumination pair settings, so that the periodic numbers are the ones the report uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import pointforge.data.datasets.warped_pairs  # registers the dataset
+import pointforge.models.superpoint  # noqa: F401  (registers the models)
+from pointforge.config.schema import Config
+from pointforge.data.transforms.photometric import PhotometricConfig
+from pointforge.geometry.homography import HomographyConfig
+from pointforge.models.loading import load_weights
+from pointforge.registry import DATASETS, MODELS, TASKS
+from pointforge.tasks.base import Task
+from pointforge.tasks.keypoints.descriptor_loss import descriptor_loss
+from pointforge.tasks.keypoints.homography_eval import HomographyEvalTask
+from pointforge.tasks.keypoints.labels import (
+    keypoint_map_to_labels,
+    points_to_keypoint_map,
+    valid_mask_to_cells,
+)
+from pointforge.tasks.keypoints.losses import detector_loss
+
+# A descriptor head absent from a MagicPoint checkpoint keeps its fresh initialisation.
+DESCRIPTOR_KEYS = (r"convD", r"bnD")
+# Pairs of the evaluation benchmark: the values of configs/eval_homography.yaml (viewpoint:
+# rotation within +-30 degrees, no black border; illumination: brightness, contrast, shade).
+EVAL_VIEWPOINT = HomographyConfig(max_angle=math.pi / 6, allow_artifacts=False)
+EVAL_ILLUMINATION = PhotometricConfig(
+    brightness=50.0,
+    contrast=(0.5, 1.5),
+    noise_std=(0.0, 5.0),
+    speckle_prob=(0.0, 0.0),
+    motion_blur_max=1,
+)
+
+
+@TASKS.register("superpoint")
+class SuperPointTask(Task):
+    """Joint detector + descriptor training from a MagicPoint (or SuperPoint) checkpoint."""
+
+    def build_model(self) -> nn.Module:
+        m = self.cfg.model
+        model: nn.Module = MODELS.build(m.name, batchnorm=m.batchnorm)
+        if not getattr(model, "has_descriptor", False):
+            raise ValueError(f"task superpoint needs a model with a descriptor head, not {m.name}")
+        if m.weights:
+            # Starting from MagicPoint: the descriptor head is missing and stays fresh.
+            load_weights(model, m.weights, reinit=(*m.load.reinit_mismatched, *DESCRIPTOR_KEYS))
+        model = model.to(self.device)
+        if self.cfg.train.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def build_dataset(self, split: str = "train", **overrides: Any) -> torch.utils.data.Dataset:
+        d = self.cfg.data
+        kwargs: dict[str, Any] = {
+            "root": d.root,
+            "labels": d.labels,
+            "image_size": tuple(d.image_size),
+            "photometric": d.photometric,
+            "homographic": d.homographic,
+        }
+        kwargs.update(overrides)
+        return DATASETS.build(d.name, **kwargs)
+
+    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
+        return self.endless_loader(self.build_dataset("train"), start_iter)
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        a, b = batch["image"], batch["warped_image"]  # (B, 1, H, W) each
+        n = a.shape[0]
+        images = torch.cat([a, b])
+        if self.cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        height, width = images.shape[-2:]
+        out = model(images)
+        logits, desc = out["logits"], out["descriptors"]  # (2B, 65, Hc, Wc), (2B, D, Hc, Wc)
+        points = list(batch["points"]) + list(batch["warped_points"])
+        labels = keypoint_map_to_labels(points_to_keypoint_map(points, height, width))
+        valid = valid_mask_to_cells(torch.cat([batch["valid_mask"], batch["warped_valid_mask"]]))
+        dl = self.cfg.descriptor_loss
+        return {
+            "loss_det": detector_loss(logits[:n], labels[:n], valid[:n]),
+            "loss_det_warped": detector_loss(logits[n:], labels[n:], valid[n:]),
+            "loss_desc": dl.weight
+            * descriptor_loss(desc[:n], desc[n:], batch["homography"], valid[n:], dl),
+        }
+
+    def benchmark_config(self) -> Config:
+        """This config turned into the homography benchmark's (task ``homography_eval``) on
+        ``data.path`` (null = scikit-image's photos), with the benchmark's pair settings."""
+        data = dataclasses.replace(
+            self.cfg.data,
+            name="homography_pairs",
+            homographic=EVAL_VIEWPOINT,
+            photometric=EVAL_ILLUMINATION,
+        )
+        return dataclasses.replace(self.cfg, task="homography_eval", data=data)
+
+    def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            bench = HomographyEvalTask(self.benchmark_config(), self.device)
+            return bench.evaluate(model, output_dir)
+        finally:
+            model.train(was_training)
