@@ -88,7 +88,7 @@ def test_refuses_photos_without_labels(labelled: tuple[Path, Path], tmp_path: Pa
     extra = tmp_path / "photos"
     shutil.copytree(photos, extra)
     write_sample_photos(extra, ["brick"])
-    with pytest.raises(LabelStoreError, match="brick.png"):
+    with pytest.raises(LabelStoreError, match=r"brick\.png"):
         WarpedPairs(extra, labels, SIZE)
 
 

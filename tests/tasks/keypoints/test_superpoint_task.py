@@ -124,7 +124,7 @@ def test_exact_resume(
 
 
 def test_config_needs_photos_and_labels() -> None:
-    with pytest.raises(ConfigError, match="data.labels"):
+    with pytest.raises(ConfigError, match=r"data\.labels"):
         load_config(CONFIG, ["data.labels=null"])
-    with pytest.raises(ConfigError, match="descriptor_loss.chunk"):
+    with pytest.raises(ConfigError, match=r"descriptor_loss\.chunk"):
         load_config(CONFIG, ["descriptor_loss.chunk=0"])
