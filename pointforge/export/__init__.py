@@ -1,0 +1,1 @@
+"""Deployment exports of trained models (ONNX). See :mod:`pointforge.export.onnx`."""
