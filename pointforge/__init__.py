@@ -15,7 +15,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "magicpoint_shapes.pth"
+# Stage 1 (detector only, Synthetic Shapes): the default detector of export-labels.
+MAGICPOINT_WEIGHTS = WEIGHTS_DIR / "magicpoint_shapes.pth"
+# Stage 2 (detector + descriptor, photos): the default of load_predictor/detect/match/export-onnx
+# once shipped; until then the MagicPoint is the default (DESIGN.md section 2).
+SUPERPOINT_WEIGHTS = WEIGHTS_DIR / "superpoint.pth"
+DEFAULT_WEIGHTS = SUPERPOINT_WEIGHTS if SUPERPOINT_WEIGHTS.is_file() else MAGICPOINT_WEIGHTS
 
 
 def load_predictor(weights: str | Path | None = None, device: str = "auto", **options: Any):

@@ -27,7 +27,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--weights",
         default=None,
-        help="detector checkpoint or MagicLeap-v1 state dict (default: the shipped weights, "
+        help="detector checkpoint or MagicLeap-v1 state dict (default: the shipped MagicPoint, "
         "pointforge/weights/magicpoint_shapes.pth)",
     )
     p.add_argument("--images", default=None, help="image folder (default: data.root)")
@@ -37,7 +37,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_export_labels(args: argparse.Namespace) -> int:
-    from pointforge import DEFAULT_WEIGHTS
+    from pointforge import MAGICPOINT_WEIGHTS
     from pointforge.config.loader import load_config
     from pointforge.tasks.keypoints.export_labels import export_labels
 
@@ -45,7 +45,7 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
     images = args.images or cfg.data.root
     if images is None:
         raise ValueError("no image folder: pass --images DIR (or set data.root)")
-    weights = args.weights or DEFAULT_WEIGHTS
+    weights = args.weights or MAGICPOINT_WEIGHTS
     summary = export_labels(cfg, weights, images, args.out, resume=args.resume)
     print(
         f"labelled {summary['labelled']} of {summary['images']} images "

@@ -27,7 +27,7 @@ def test_eval_writes_table_report_and_plots(tmp_path: Path, capsys: pytest.Captu
         "eval",
         CONFIG,
         "--weights",
-        str(pointforge.DEFAULT_WEIGHTS),
+        str(pointforge.MAGICPOINT_WEIGHTS),
         f"data.path={photos}",
         "data.image_size=[96,128]",
         "homography_eval.pairs_per_image=1",

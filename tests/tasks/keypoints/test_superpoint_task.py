@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pointforge
-from pointforge import DEFAULT_WEIGHTS
+from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import ConfigError, load_config
 from pointforge.config.schema import Config
 from pointforge.data.datasets.photo_folder import write_sample_photos
@@ -31,7 +31,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cfg = load_config(
         None, ["device=cpu", f"data.image_size={SIZE}", "adaptation.num_homographies=2"]
     )
-    export_labels(cfg, DEFAULT_WEIGHTS, root / "train", root / "labels", progress=False)
+    export_labels(cfg, MAGICPOINT_WEIGHTS, root / "train", root / "labels", progress=False)
     return {"train": root / "train", "val": root / "val", "labels": root / "labels"}
 
 
@@ -96,7 +96,7 @@ def test_descriptor_head_starts_fresh_from_magicpoint(
     cfg = sp_cfg(data, tmp_path / "x")
     task = run.build_task(cfg)
     model = task.build_model()
-    shipped = torch.load(DEFAULT_WEIGHTS, weights_only=True)
+    shipped = torch.load(MAGICPOINT_WEIGHTS, weights_only=True)
     shipped = shipped.get("model", shipped)
     assert torch.equal(model.state_dict()["conv1a.weight"], shipped["conv1a.weight"])
     assert "convDa.weight" not in shipped
