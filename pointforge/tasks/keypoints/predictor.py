@@ -55,7 +55,12 @@ def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
 
 
 class KeypointPredictor:
-    """Callable: ``(H, W)`` grey or ``(H, W, 3)`` BGR uint8 → keypoints, scores, descriptors."""
+    """Callable: ``(H, W)`` grey or ``(H, W, 3)`` BGR uint8 → keypoints, scores, descriptors.
+
+    Any size works: the grey image is padded bottom/right (edge replication) to a multiple of 8
+    and at least 16×16, never resized, so keypoints stay in input pixels and detections in the
+    padding or within ``border`` of the real image's edge are dropped.
+    """
 
     def __init__(
         self,
@@ -77,14 +82,28 @@ class KeypointPredictor:
 
     @staticmethod
     def to_grey(image: np.ndarray) -> np.ndarray:
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise ValueError("image must be a uint8 numpy array (H, W) or (H, W, 3) BGR")
+        """``(H, W)`` uint8 grey from grey, ``(H, W, 1)``, BGR or BGRA uint8 (OpenCV order).
+
+        BGRA is what ``cv2.imread(path, cv2.IMREAD_UNCHANGED)`` returns for a PNG with alpha;
+        the alpha channel is ignored. Other dtypes are refused rather than rescaled: a float
+        image may be in [0, 1] or [0, 255], and guessing wrong silently changes detections.
+        """
+        expected = "a uint8 numpy array, (H, W) grey or (H, W, 3) BGR (or (H, W, 4) BGRA)"
+        if not isinstance(image, np.ndarray):
+            raise ValueError(f"image must be {expected}, got {type(image).__name__}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"image must be {expected}, got dtype {image.dtype}")
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[..., 0]
-        if image.ndim == 3 and image.shape[2] == 3:
-            return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if image.ndim != 2:
-            raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {image.shape}")
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise ValueError(f"image must be {expected}, got shape {image.shape}")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"image is empty: shape {image.shape}")
+        # Negative strides (``img[::-1]``) are refused by torch.from_numpy and OpenCV.
+        image = np.ascontiguousarray(image)
+        if image.ndim == 3:
+            code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+            return cv2.cvtColor(image, code)
         return image
 
     def __call__(self, image: np.ndarray) -> dict[str, np.ndarray | None]:

@@ -39,6 +39,31 @@ def test_nms_keeps_the_stronger_of_close_peaks() -> None:
     assert torch.equal(max_pool_nms(heat, 0), heat)
 
 
+def square_pool_nms(heat: torch.Tensor, radius: int) -> torch.Tensor:
+    """Reference NMS with one ``(2r+1)²`` ``max_pool2d`` per pool (the unseparated form)."""
+
+    def pool(x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x[:, None], 2 * radius + 1, stride=1, padding=radius)[:, 0]
+
+    zeros = torch.zeros_like(heat)
+    keep = heat == pool(heat)
+    for _ in range(2):
+        suppressed = pool(keep.to(heat.dtype)) > 0
+        candidates = torch.where(suppressed, zeros, heat)
+        keep = keep | ((candidates == pool(candidates)) & ~suppressed)
+    return torch.where(keep, heat, zeros)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4])
+def test_separable_nms_equals_square_window_nms(radius: int) -> None:
+    gen = torch.Generator().manual_seed(radius)
+    # Quantised values create ties and plateaus; odd sizes and a 5-wide map exercise the
+    # edges, where the window is cut off by the padding.
+    for shape in [(2, 37, 51), (1, 5, 40), (1, 40, 5)]:
+        heat = (torch.rand(shape, generator=gen) * 8).floor() / 8
+        assert torch.equal(max_pool_nms(heat, radius), square_pool_nms(heat, radius))
+
+
 def test_extract_threshold_border_topk_and_order() -> None:
     heat = heat_with([(1, 1, 0.99), (10, 10, 0.3), (20, 20, 0.8), (30, 12, 0.6), (30, 25, 0.01)])
     ((kpts, scores),) = extract_keypoints(heat, threshold=0.05, border=4, top_k=None, nms_radius=4)

@@ -9,7 +9,9 @@ import torch
 from skimage import data as skdata
 
 import pointforge
-from pointforge.models.superpoint import magicpoint, superpoint
+from pointforge import DEFAULT_WEIGHTS
+from pointforge.models.loading import read_state_dict
+from pointforge.models.superpoint import SuperPoint, magicpoint, superpoint
 from pointforge.tasks.keypoints.predictor import (
     KeypointPredictor,
     build_model_for_state_dict,
@@ -25,15 +27,65 @@ def sp_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_bgr_and_grey_give_the_same_keypoints(sp_weights: Path) -> None:
-    pred = pointforge.load_predictor(sp_weights, device="cpu", detection_threshold=0.0)
-    grey = skdata.camera()[::4, ::4].copy()  # (128, 128) real photo
-    a = pred(grey)
-    b = pred(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-    assert np.array_equal(a["keypoints"], b["keypoints"]) and len(a["keypoints"]) > 0
-    assert a["descriptors"].shape == (len(a["keypoints"]), 256)
-    assert np.allclose(np.linalg.norm(a["descriptors"], axis=1), 1, atol=1e-5)
-    assert np.all(np.diff(a["scores"]) <= 0)  # sorted descending
+@pytest.fixture(scope="module")
+def shipped_sp() -> SuperPoint:
+    """The shipped detector weights plus a seeded random descriptor head.
+
+    A fully random network gives nearly input-independent heatmaps (its biases dominate), so
+    invariance tests on it could pass for any preprocessing; the trained detector responds to
+    the image content, and random descriptors of its trained features still depend on it.
+    """
+    torch.manual_seed(0)
+    model = SuperPoint(descriptor=True)
+    missing, unexpected = model.load_state_dict(read_state_dict(DEFAULT_WEIGHTS), strict=False)
+    assert not unexpected and all(k.startswith("convD") for k in missing)
+    return model.eval()
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for key in ("keypoints", "scores", "descriptors"):
+        assert np.array_equal(a[key], b[key]), key
+
+
+def test_bgr_grey_and_bgra_inputs_give_the_same_output(shipped_sp: SuperPoint) -> None:
+    pred = KeypointPredictor(shipped_sp, device="cpu", detection_threshold=0.005)
+    rgb = cv2.resize(skdata.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)  # real photo
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ref = pred(bgr)
+    assert len(ref["keypoints"]) > 20
+    assert ref["descriptors"].shape == (len(ref["keypoints"]), 256)
+    assert np.allclose(np.linalg.norm(ref["descriptors"], axis=1), 1, atol=1e-5)
+    assert np.all(np.diff(ref["scores"]) <= 0)  # sorted descending
+    assert_same(ref, pred(grey))
+    assert_same(ref, pred(grey[..., None]))  # (H, W, 1)
+    assert_same(ref, pred(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)))  # alpha is ignored
+    # Channel order matters on this photo, so the checks above would catch an RGB/BGR mix-up.
+    assert not np.array_equal(ref["scores"], pred(rgb)["scores"])
+    # A flipped view (negative strides) is accepted and equals its contiguous copy.
+    flipped = bgr[:, ::-1]
+    assert_same(pred(flipped), pred(np.ascontiguousarray(flipped)))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 13), (15, 15), (17, 23), (481, 641)])
+def test_any_size_gives_keypoints_inside_the_image(
+    shipped_sp: SuperPoint, size: tuple[int, int]
+) -> None:
+    h, w = size
+    camera = skdata.camera()  # (512, 512) real photo; small sizes crop a textured region
+    img = cv2.resize(camera, (w, h)) if h > 100 else camera[300 : 300 + h, 200 : 200 + w]
+    for border in (0, 4):
+        pred = KeypointPredictor(shipped_sp, device="cpu", detection_threshold=0.0, border=border)
+        out = pred(img)
+        k = out["keypoints"]
+        assert out["descriptors"].shape == (len(k), 256) and out["scores"].shape == (len(k),)
+        assert np.all((k[:, 0] >= border) & (k[:, 0] <= w - 1 - border))
+        assert np.all((k[:, 1] >= border) & (k[:, 1] <= h - 1 - border))
+        assert np.all(k == np.round(k))  # pixel positions, not rescaled coordinates
+        if border == 0:
+            assert len(k) > 0  # the padded region is masked, the real pixels are not
+        if min(h, w) <= 2 * border:
+            assert len(k) == 0
 
 
 def test_odd_and_tiny_sizes_work(sp_weights: Path) -> None:
@@ -43,6 +95,22 @@ def test_odd_and_tiny_sizes_work(sp_weights: Path) -> None:
         out = pred(img)
         k = out["keypoints"]
         assert np.all((k[:, 0] >= 2) & (k[:, 0] < w - 2) & (k[:, 1] >= 2) & (k[:, 1] < h - 2))
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (np.zeros((32, 32), np.float32), "uint8 numpy array.*got dtype float32"),
+        (np.zeros((32, 32, 3), np.uint16), "uint8 numpy array.*got dtype uint16"),
+        (torch.zeros(32, 32, dtype=torch.uint8), "uint8 numpy array.*got Tensor"),
+        (np.zeros((32, 32, 2), np.uint8), r"\(H, W, 3\) BGR.*got shape \(32, 32, 2\)"),
+        (np.zeros(32, np.uint8), r"\(H, W\) grey.*got shape \(32,\)"),
+        (np.zeros((0, 32), np.uint8), "empty"),
+    ],
+)
+def test_bad_images_are_refused_with_the_expected_format(image: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        KeypointPredictor(magicpoint(), device="cpu")(image)
 
 
 def test_detector_only_has_no_descriptors(tmp_path: Path) -> None:
@@ -61,8 +129,6 @@ def test_bad_weights_are_named(tmp_path: Path) -> None:
     del state["convPb.bias"]
     with pytest.raises(ValueError, match=r"missing keys \['convPb.bias'\].*unexpected.*extra"):
         build_model_for_state_dict(state)
-    with pytest.raises(ValueError, match="uint8"):
-        KeypointPredictor(magicpoint(), device="cpu")(np.zeros((8, 8), np.float32))
 
 
 def test_ddp_prefix_is_stripped(tmp_path: Path) -> None:
