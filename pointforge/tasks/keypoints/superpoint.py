@@ -116,7 +116,10 @@ class SuperPointTask(Task):
             homographic=EVAL_VIEWPOINT,
             photometric=EVAL_ILLUMINATION,
         )
-        return dataclasses.replace(self.cfg, task="homography_eval", data=data)
+        # The model being trained is passed in; model.weights (its starting point) would
+        # misname it in the report.
+        model = dataclasses.replace(self.cfg.model, weights=None)
+        return dataclasses.replace(self.cfg, task="homography_eval", data=data, model=model)
 
     def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
         was_training = model.training
