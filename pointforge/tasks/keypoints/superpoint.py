@@ -16,7 +16,6 @@ illumination pair settings, so that the periodic numbers are the ones the report
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,7 @@ from torch import nn
 import pointforge.data.datasets.warped_pairs  # registers the dataset
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
-from pointforge.data.transforms.photometric import PhotometricConfig
-from pointforge.geometry.homography import HomographyConfig
+from pointforge.data.datasets.homography_pairs import DEFAULT_ILLUMINATION, DEFAULT_VIEWPOINT
 from pointforge.models.loading import load_weights
 from pointforge.registry import DATASETS, MODELS, TASKS
 from pointforge.tasks.base import Task
@@ -41,18 +39,9 @@ from pointforge.tasks.keypoints.labels import (
 )
 from pointforge.tasks.keypoints.losses import detector_loss
 
-# A descriptor head absent from a MagicPoint checkpoint keeps its fresh initialisation.
-DESCRIPTOR_KEYS = (r"convD", r"bnD")
-# Pairs of the evaluation benchmark: the values of configs/eval_homography.yaml (viewpoint:
-# rotation within +-30 degrees, no black border; illumination: brightness, contrast, shade).
-EVAL_VIEWPOINT = HomographyConfig(max_angle=math.pi / 6, allow_artifacts=False)
-EVAL_ILLUMINATION = PhotometricConfig(
-    brightness=50.0,
-    contrast=(0.5, 1.5),
-    noise_std=(0.0, 5.0),
-    speckle_prob=(0.0, 0.0),
-    motion_blur_max=1,
-)
+# DESCRIPTOR_KEYS: the descriptor head's parameter names, absent from a MagicPoint checkpoint
+# (they keep their fresh initialisation here).
+from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS
 
 
 @TASKS.register("superpoint")
@@ -113,8 +102,8 @@ class SuperPointTask(Task):
         data = dataclasses.replace(
             self.cfg.data,
             name="homography_pairs",
-            homographic=EVAL_VIEWPOINT,
-            photometric=EVAL_ILLUMINATION,
+            homographic=DEFAULT_VIEWPOINT,
+            photometric=DEFAULT_ILLUMINATION,
         )
         # The model being trained is passed in; model.weights (its starting point) would
         # misname it in the report.
