@@ -50,4 +50,7 @@ def test_pointforge_extractor_is_the_predictor(camera: np.ndarray) -> None:
     out = ex(camera)
     assert out["keypoints"].shape[1] == 2 and len(out["keypoints"]) <= 100
     assert np.all(np.diff(out["scores"]) <= 0)
-    assert out["descriptors"] is None  # the shipped MagicPoint is detector-only
+    # The shipped default is the SuperPoint: unit-length descriptors, one per keypoint.
+    desc = out["descriptors"]
+    assert desc is not None and desc.shape == (len(out["keypoints"]), 256)
+    assert np.allclose(np.linalg.norm(desc, axis=1), 1.0, atol=1e-4)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointforge import DEFAULT_WEIGHTS
+from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import load_config
 from pointforge.data.datasets.photo_folder import write_sample_photos
 from pointforge.data.datasets.warped_pairs import WarpedPairs
@@ -34,7 +34,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "adaptation.detection_threshold=0.001",
     ]
     export_labels(
-        load_config(None, overrides), DEFAULT_WEIGHTS, photos, root / "labels", progress=False
+        load_config(None, overrides), MAGICPOINT_WEIGHTS, photos, root / "labels", progress=False
     )
     return photos, root / "labels"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pointforge import DEFAULT_WEIGHTS
+from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import load_config
 from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS
 from pointforge.data.datasets.photo_folder import write_sample_photos
@@ -32,7 +32,7 @@ def photo_dir(tmp_path_factory):
 def reference(photo_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "labels"
     summary = export_labels(
-        load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False
+        load_config(None, OVERRIDES), MAGICPOINT_WEIGHTS, photo_dir, out, progress=False
     )
     assert summary == {
         "images": 3,
@@ -63,16 +63,20 @@ def test_resume_after_interruption_gives_same_labels(photo_dir, reference, tmp_p
 
     monkeypatch.setattr(LabelShardWriter, "write_shard", write_then_die)
     with pytest.raises(KeyboardInterrupt):
-        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False)
+        export_labels(
+            load_config(None, OVERRIDES), MAGICPOINT_WEIGHTS, photo_dir, out, progress=False
+        )
     monkeypatch.setattr(LabelShardWriter, "write_shard", real_write)
     assert len(LabelStore(out)) == 2 and not LabelStore(out).complete
     with pytest.raises(ValueError, match="--resume"):
-        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, photo_dir, out, progress=False)
+        export_labels(
+            load_config(None, OVERRIDES), MAGICPOINT_WEIGHTS, photo_dir, out, progress=False
+        )
     # A resume may change the batch sizes: they do not change the labels.
     cfg = load_config(
         None, [*OVERRIDES, "adaptation.images_per_batch=1", "adaptation.forward_batch=1"]
     )
-    summary = export_labels(cfg, DEFAULT_WEIGHTS, photo_dir, out, resume=True, progress=False)
+    summary = export_labels(cfg, MAGICPOINT_WEIGHTS, photo_dir, out, resume=True, progress=False)
     assert (summary["shards_resumed"], summary["shards_written"]) == (1, 1)
     store = LabelStore(out)
     assert store.complete and store.paths() == ["astronaut.png", "camera.png", "coins.png"]
@@ -87,13 +91,13 @@ def test_skip_policy_records_the_bad_file(photo_dir, tmp_path):
     write_sample_photos(folder, ["camera"])
     (folder / "zz_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     cfg = load_config(None, [*OVERRIDES, "data.on_bad_image=skip"])
-    summary = export_labels(cfg, DEFAULT_WEIGHTS, folder, tmp_path / "out", progress=False)
+    summary = export_labels(cfg, MAGICPOINT_WEIGHTS, folder, tmp_path / "out", progress=False)
     assert (summary["labelled"], summary["skipped"]) == (1, 1)
     store = LabelStore(tmp_path / "out")
     assert store.complete and store.paths() == ["camera.png"]
     assert store.skipped == ["zz_broken.jpg"]
     with pytest.raises(ValueError, match=r"zz_broken\.jpg"):
-        export_labels(load_config(None, OVERRIDES), DEFAULT_WEIGHTS, folder, tmp_path / "o2")
+        export_labels(load_config(None, OVERRIDES), MAGICPOINT_WEIGHTS, folder, tmp_path / "o2")
 
 
 def test_sigkill_mid_export_then_resume_matches_uninterrupted(tmp_path):
@@ -128,8 +132,8 @@ def test_sigkill_mid_export_then_resume_matches_uninterrupted(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the export finished before it could be killed"
     assert 2 <= len(LabelStore(out)) < 8
     cfg = load_config(None, overrides)
-    export_labels(cfg, DEFAULT_WEIGHTS, folder, out, resume=True, progress=False)
-    export_labels(cfg, DEFAULT_WEIGHTS, folder, tmp_path / "ref", progress=False)
+    export_labels(cfg, MAGICPOINT_WEIGHTS, folder, out, resume=True, progress=False)
+    export_labels(cfg, MAGICPOINT_WEIGHTS, folder, tmp_path / "ref", progress=False)
     got, want = LabelStore(out), LabelStore(tmp_path / "ref")
     assert got.complete and got.paths() == want.paths() and len(set(got.paths())) == 8
     assert not list(out.glob(".*.tmp"))
