@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pointforge import DEFAULT_WEIGHTS
+from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import load_config
 from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS
 from pointforge.data.datasets.photo_folder import PhotoFolder, write_sample_photos
@@ -58,7 +58,7 @@ def main() -> None:
         folder = Path(tmp) / "photos"
         write_sample_photos(folder, SKIMAGE_PHOTOS[: args.images])
         photos = PhotoFolder(folder, cfg.data.image_size)
-        model = build_model_for_state_dict(read_state_dict(DEFAULT_WEIGHTS)).to(device).eval()
+        model = build_model_for_state_dict(read_state_dict(MAGICPOINT_WEIGHTS)).to(device).eval()
         # The bare forwards: every image repeated num_homographies times, in the export's chunks
         # (images_per_batch images → images_per_batch × N_h inputs, forward_batch per forward).
         batches = []
@@ -76,14 +76,14 @@ def main() -> None:
                 detector_heatmaps(model, batch, a.forward_batch)
 
         forwards()  # warm-up (oneDNN primitive creation, CUDA kernels)
-        export_labels(cfg, DEFAULT_WEIGHTS, folder, Path(tmp) / "warm", progress=False)
+        export_labels(cfg, MAGICPOINT_WEIGHTS, folder, Path(tmp) / "warm", progress=False)
         sync(device)
         t0 = time.perf_counter()
         forwards()
         sync(device)
         bare = time.perf_counter() - t0
         t0 = time.perf_counter()
-        export_labels(cfg, DEFAULT_WEIGHTS, folder, Path(tmp) / "labels", progress=False)
+        export_labels(cfg, MAGICPOINT_WEIGHTS, folder, Path(tmp) / "labels", progress=False)
         sync(device)
         full = time.perf_counter() - t0
     n = len(photos) * a.num_homographies
