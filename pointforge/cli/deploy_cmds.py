@@ -34,7 +34,7 @@ def add_parsers(sub: Any) -> None:
         "--weights",
         default=None,
         help="checkpoint or MagicLeap-v1 state dict (default: the shipped weights, "
-        "pointforge/weights/magicpoint_shapes.pth)",
+        "pointforge/weights/superpoint.pth)",
     )
     p.add_argument("--out", required=True, help="output .onnx file (written atomically)")
     p.add_argument("--height", type=int, default=480, help="input height, multiple of 8 (480)")
