@@ -95,16 +95,17 @@ def crops(image: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def write_photo_split(
-    folder: str | Path, split: str = "train", with_crops: bool = True
-) -> list[Path]:
-    """Write the grey photos of ``split`` as PNGs into ``folder`` (created); with ``with_crops``
-    each photo also gets its five crops (``name_tl.png`` …). Returns the written paths."""
+def write_photos(folder: str | Path, names: list[str], with_crops: bool = False) -> list[Path]:
+    """Write the named bundled photos (:func:`photo_sources`) as grey PNGs into ``folder``
+    (created); with ``with_crops`` each also gets its five crops (``name_tl.png`` …)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sources = photo_sources()
+    unknown = [n for n in names if n not in sources]
+    if unknown:
+        raise ValueError(f"unknown bundled photos {unknown}; known: {sorted(sources)}")
     written: list[Path] = []
-    for name in split_names(split):
+    for name in names:
         grey = to_grey(sources[name](), name)
         views = {name: grey}
         if with_crops:
@@ -115,3 +116,11 @@ def write_photo_split(
                 raise OSError(f"cannot write {path}")
             written.append(path)
     return written
+
+
+def write_photo_split(
+    folder: str | Path, split: str = "train", with_crops: bool = True
+) -> list[Path]:
+    """Write the grey photos of ``split`` (:func:`split_names`) into ``folder``; see
+    :func:`write_photos`. Returns the written paths."""
+    return write_photos(folder, split_names(split), with_crops)

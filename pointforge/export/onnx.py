@@ -42,8 +42,8 @@ from torch import nn
 from pointforge.engine.checkpoint import atomic_write_bytes
 from pointforge.models.superpoint import CELL, SuperPoint
 from pointforge.tasks.keypoints.postprocess import logits_to_heatmap
+from pointforge.tasks.keypoints.predictor import MIN_SIDE
 
-MIN_SIDE = 16
 DEFAULT_OPSET = 18
 MIN_DYNAMO_OPSET = 18
 EXPORTERS = ("dynamo", "torchscript")

@@ -94,7 +94,9 @@ class PhotoFolder(Dataset):
     def relative_path(self, index: int) -> str:
         return self.files[index].relative_to(self.root).as_posix()
 
-    def __getitem__(self, index: int) -> Photo | None:
+    def read(self, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+        """The photo resized to the configured size as uint8 ``(H, W)``, and its file's
+        ``(h, w)``; ``None`` for an undecodable file under ``on_bad_image="skip"``."""
         path = self.files[index]
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if grey is None or grey.size == 0:
@@ -103,8 +105,14 @@ class PhotoFolder(Dataset):
                 raise BadImageError(f"{msg}; set data.on_bad_image=skip to leave it out")
             log.warning("skipping %s", msg)
             return None
-        h, w = grey.shape
         resized = cv2.resize(grey, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        return resized, grey.shape
+
+    def __getitem__(self, index: int) -> Photo | None:
+        read = self.read(index)
+        if read is None:
+            return None
+        resized, (h, w) = read
         image = torch.from_numpy(resized).to(torch.float32).div_(255.0)[None]
         return Photo(
             index, self.relative_path(index), image, (h, w), (self.width / w, self.height / h)
@@ -123,17 +131,7 @@ def write_sample_photos(folder: str | Path, names: Sequence[str] | None = None) 
     The default demo/test input of homographic adaptation; ``names`` picks a subset of
     :data:`pointforge.data.datasets.homography_pairs.SKIMAGE_PHOTOS`.
     """
-    import skimage.data
+    from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS
+    from pointforge.data.sample_photos import write_photos
 
-    from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS, to_grey
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for name in names or SKIMAGE_PHOTOS:
-        img = to_grey(np.asarray(getattr(skimage.data, name)()), f"skimage.data.{name}")
-        path = folder / f"{name}.png"
-        if not cv2.imwrite(str(path), img):
-            raise OSError(f"cannot write {path}")
-        out.append(path)
-    return out
+    return write_photos(folder, list(names or SKIMAGE_PHOTOS), with_crops=False)

@@ -91,12 +91,13 @@ class WarpedPairs(Dataset):
 
     def _photo(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """uint8 ``(H, W)`` photo and its float32 ``(K, 2)`` labels."""
-        photo = self.photos[self.indices[index]]
-        if photo is None:  # pragma: no cover - PhotoFolder raises with on_bad_image="error"
-            raise BadImageError(f"cannot decode {self.photos.files[self.indices[index]]}")
-        image = (photo.image[0].numpy() * 255.0).round().astype(np.uint8)
-        points = np.asarray(self.store[photo.path].keypoints, np.float32).reshape(-1, 2)
-        return image, points
+        i = self.indices[index]
+        read = self.photos.read(i)
+        if read is None:  # only under on_bad_image="skip"; ours is "error", which raises
+            raise BadImageError(f"cannot decode {self.photos.files[i]}")
+        image = read[0]
+        points = self.store[self.photos.relative_path(i)].keypoints
+        return image, np.asarray(points, np.float32).reshape(-1, 2)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
