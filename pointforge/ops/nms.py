@@ -6,11 +6,11 @@ decreasing (possibly updated) score; Soft-NMS also returns the updated scores ``
 weighted NMS the merged boxes ``(K, 4)``. Empty input gives empty outputs.
 
 Class awareness: each ``batched_*`` variant takes ``idxs (N,)`` (class / image ids, as in
-torchvision) and boxes with different ids never act on each other. Hard and weighted NMS use
-torchvision's ``batched_nms``; the others do not offset coordinates by class (that trick costs
-float32 precision once ``id · max_coord`` is large) nor loop over classes in Python: the test
-``idxs_i == idxs_j`` is ANDed into the pairwise suppression / decay, which is exact and runs all
-classes in the same tensor ops.
+torchvision) and boxes with different ids never act on each other. Hard NMS is torchvision's
+``batched_nms``; the others run once per class on that class's boxes (one stable sort by id,
+then a Python loop over the ids present) and merge the results by score. This is exact — no
+coordinate offsets, which cost float32 precision once ``id · max_coord`` is large — and costs
+O(sum of N_c²) instead of O(N²) for the quadratic parts.
 
 How the sequential parts are vectorised:
     * DIoU-NMS resolves greedy NMS in blocks of score-sorted boxes: inside a block the greedy
@@ -18,15 +18,17 @@ How the sequential parts are vectorised:
       the whole vector (Cluster-NMS, Zheng et al., "Enhancing Geometric Factors in Model
       Learning and Inference for Object Detection and Instance Segmentation", IEEE T-CYB 2021,
       arXiv:2005.03572 — exact, converges in at most block-size iterations, usually a few); the
-      block's kept boxes then suppress all later boxes in one matrix op. Memory stays
-      O(block · N), each step is a tensor op on the device.
+      block's kept boxes then suppress all later, still alive boxes in one matrix op. Memory
+      stays O(block · N); every step is a tensor op on the device.
     * Soft-NMS is one pick per step (the next pick depends on every decayed score); each step
-      is a handful of O(remaining) tensor ops and the boxes that fall below the score threshold
-      are dropped from the working set.
-    * Weighted NMS is torchvision NMS plus one vectorised cluster assignment.
+      is a handful of O(remaining) tensor ops; boxes that fall below the score threshold are
+      masked at once and dropped from the working set every few steps.
+    * Weighted NMS is torchvision NMS plus a vectorised cluster assignment.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torchvision.ops as tvops
@@ -46,14 +48,17 @@ __all__ = [
 ]
 
 SOFT_NMS_METHODS = ("linear", "gaussian")
-# Boxes per block of the blocked greedy resolution and pairs per criterion call: bound the
-# (rows, cols) temporaries of the DIoU computation to a few MiB each.
+# Boxes per block of the blocked greedy resolution, and pairs per IoU/DIoU call: bound the
+# (rows, cols) temporaries to a few MiB each.
 _BLOCK = 256
 _MAX_PAIRS = 1 << 20
+# Soft-NMS drops the boxes that fell below the score threshold from its working set once every
+# this many picks (in between they are only masked): compaction costs more than one step.
+_COMPACT_EVERY = 8
 
 
-def _check(boxes: Tensor, scores: Tensor, idxs: Tensor | None = None) -> Tensor:
-    """Validate shapes/devices; return float boxes."""
+def _check(boxes: Tensor, scores: Tensor, idxs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Validate shapes and devices; return float boxes and scores of the boxes' dtype."""
     if boxes.dim() != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes: expected shape (N, 4), got {tuple(boxes.shape)}")
     n = boxes.shape[0]
@@ -64,11 +69,27 @@ def _check(boxes: Tensor, scores: Tensor, idxs: Tensor | None = None) -> Tensor:
     for name, t in (("scores", scores), ("idxs", idxs)):
         if t is not None and t.device != boxes.device:
             raise ValueError(f"{name} is on {t.device}, boxes on {boxes.device}")
-    return boxes if boxes.is_floating_point() else boxes.float()
+    boxes = boxes if boxes.is_floating_point() else boxes.float()
+    return boxes, scores.to(boxes.dtype)
 
 
 def _empty_keep(boxes: Tensor) -> Tensor:
     return torch.empty(0, dtype=torch.int64, device=boxes.device)
+
+
+def _class_groups(idxs: Tensor) -> list[Tensor]:
+    """Input indices of each class present, ascending within a class: ``[(N_c,), ...]``."""
+    if idxs.numel() == 0:
+        return []
+    order = torch.argsort(idxs, stable=True)
+    counts = torch.unique_consecutive(idxs[order], return_counts=True)[1]
+    return list(order.split(counts.tolist()))
+
+
+def _by_score(keep: Tensor, key: Tensor) -> Tensor:
+    """Permutation putting ``keep`` in decreasing ``key`` order, ties by lower input index."""
+    perm = torch.argsort(keep)
+    return perm[torch.argsort(key[perm], descending=True, stable=True)]
 
 
 # --------------------------------------------------------------------------- hard NMS
@@ -77,14 +98,14 @@ def _empty_keep(boxes: Tensor) -> Tensor:
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Greedy NMS (torchvision): drop every box whose IoU with a higher-scoring kept box is
     ``> iou_threshold``. ``(N, 4), (N,) -> keep (K,)`` int64, by decreasing score."""
-    boxes = _check(boxes, scores)
-    return tvops.nms(boxes, scores.to(boxes.dtype), iou_threshold)
+    boxes, scores = _check(boxes, scores)
+    return tvops.nms(boxes, scores, iou_threshold)
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """Class-aware :func:`nms` (torchvision ``batched_nms``). ``idxs (N,)`` -> ``keep (K,)``."""
-    boxes = _check(boxes, scores, idxs)
-    return tvops.batched_nms(boxes, scores.to(boxes.dtype), idxs, iou_threshold)
+    boxes, scores = _check(boxes, scores, idxs)
+    return tvops.batched_nms(boxes, scores, idxs, iou_threshold)
 
 
 # --------------------------------------------------------------------------- Soft-NMS
@@ -101,53 +122,73 @@ def _iou_one(box: Tensor, area: Tensor, boxes: Tensor, areas: Tensor) -> Tensor:
     return inter / union
 
 
+def _soft_nms_one(
+    boxes: Tensor, scores: Tensor, nt: float, sigma: float, threshold: float, linear: bool
+) -> tuple[Tensor, Tensor]:
+    """Soft-NMS of one class: ``keep (K,)`` into ``boxes`` and the scores at pick time."""
+    index = torch.nonzero(scores >= threshold).squeeze(1)
+    b, s = boxes[index], scores[index]
+    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    picks: list[Tensor] = []
+    picked: list[Tensor] = []
+    step = 0
+    while s.numel() > 0:
+        if step > 0 and step % _COMPACT_EVERY == 0:
+            live = torch.nonzero(s >= threshold).squeeze(1)
+            index, b, s, areas = index[live], b[live], s[live], areas[live]
+            if s.numel() == 0:
+                break
+        step += 1
+        i = torch.argmax(s)  # first maximum: ties go to the lower input index
+        if not bool(s[i] >= threshold):  # only masked boxes left
+            break
+        picks.append(index[i])
+        picked.append(s[i])
+        iou = _iou_one(b[i], areas[i], b, areas)
+        if linear:
+            # Bodla et al. 2017, Eq. 2: s_i (1 - IoU) when IoU >= N_t, else unchanged.
+            decay = torch.where(iou >= nt, 1 - iou, torch.ones_like(iou))
+        else:
+            # Bodla et al. 2017, Eq. 3: s_i exp(-IoU² / sigma), applied to every box.
+            decay = torch.exp(-(iou * iou) / sigma)
+        s = s * decay
+        s[i] = -math.inf
+        # Masked boxes are -inf; -inf · 0 is NaN, which this comparison also masks.
+        s = s.masked_fill(~(s >= threshold), -math.inf)
+    if not picks:
+        return _empty_keep(boxes), scores.new_empty(0)
+    # Picks come out in non-increasing score order: decay factors are <= 1, so no remaining
+    # score can exceed the one just picked.
+    return torch.stack(picks), torch.stack(picked)
+
+
 def _soft_nms(
     boxes: Tensor,
     scores: Tensor,
     idxs: Tensor | None,
-    iou_threshold: float,
+    nt: float,
     sigma: float,
-    score_threshold: float,
+    threshold: float,
     method: str,
 ) -> tuple[Tensor, Tensor]:
     if method not in SOFT_NMS_METHODS:
         raise ValueError(f"method must be one of {SOFT_NMS_METHODS}, got {method!r}")
+    if not math.isfinite(threshold):
+        raise ValueError(f"score_threshold must be finite, got {threshold}")
     if method == "gaussian" and sigma <= 0:
         raise ValueError(f"sigma must be > 0 for the Gaussian decay, got {sigma}")
-    boxes = _check(boxes, scores, idxs)
-    s = scores.to(boxes.dtype).clone()
-    # Boxes already below the threshold never enter (the paper discards detections < 0.001).
-    live = s >= score_threshold
-    index = torch.nonzero(live).squeeze(1)
-    b, s = boxes[index], s[index]
-    areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    cls = idxs[index] if idxs is not None else None
-    picks: list[Tensor] = []
-    picked_scores: list[Tensor] = []
-    while s.numel() > 0:
-        i = torch.argmax(s)  # first maximum: ties go to the lower input index
-        picks.append(index[i])
-        picked_scores.append(s[i])
-        iou = _iou_one(b[i], areas[i], b, areas)
-        if method == "linear":
-            # Bodla et al. 2017, Eq. 2: s_i (1 - IoU) when IoU >= N_t, else unchanged.
-            decay = torch.where(iou >= iou_threshold, 1 - iou, torch.ones_like(iou))
-        else:
-            # Bodla et al. 2017, Eq. 3: s_i exp(-IoU² / sigma), applied to every box.
-            decay = torch.exp(-(iou * iou) / sigma)
-        if cls is not None:
-            decay = torch.where(cls == cls[i], decay, torch.ones_like(decay))
-        s = s * decay
-        survive = s >= score_threshold
-        survive[i] = False
-        index, b, s, areas = index[survive], b[survive], s[survive], areas[survive]
-        if cls is not None:
-            cls = cls[survive]
-    if not picks:
-        return _empty_keep(boxes), s.new_empty(0)
-    # Picks come out in non-increasing score order: decay factors are <= 1, so no remaining
-    # score can exceed the one just picked.
-    return torch.stack(picks), torch.stack(picked_scores)
+    boxes, scores = _check(boxes, scores, idxs)
+    linear = method == "linear"
+    if idxs is None:
+        return _soft_nms_one(boxes, scores, nt, sigma, threshold, linear)
+    keeps, kept = [_empty_keep(boxes)], [scores.new_empty(0)]
+    for group in _class_groups(idxs):
+        keep, s = _soft_nms_one(boxes[group], scores[group], nt, sigma, threshold, linear)
+        keeps.append(group[keep])
+        kept.append(s)
+    keep, s = torch.cat(keeps), torch.cat(kept)
+    perm = _by_score(keep, s)
+    return keep[perm], s[perm]
 
 
 def soft_nms(
@@ -168,7 +209,7 @@ def soft_nms(
     (``sigma=0.5``, ``Nt=0.3``, ``threshold=0.001`` in their released ``soft_nms`` wrapper).
 
     ``(N, 4), (N,) -> keep (K,)`` int64 and ``scores (K,)`` the decayed scores at pick time,
-    both by decreasing decayed score.
+    both by decreasing decayed score (ties: lower index first).
     """
     return _soft_nms(boxes, scores, None, iou_threshold, sigma, score_threshold, method)
 
@@ -183,7 +224,7 @@ def batched_soft_nms(
     method: str = "linear",
 ) -> tuple[Tensor, Tensor]:
     """Class-aware :func:`soft_nms`: a pick decays only boxes with the same ``idxs`` value.
-    Equal to running each class alone and merging by decayed score."""
+    Results of all classes merged by decreasing decayed score (ties: lower index first)."""
     return _soft_nms(boxes, scores, idxs, iou_threshold, sigma, score_threshold, method)
 
 
@@ -200,33 +241,32 @@ def _suppresses(rows: Tensor, cols: Tensor, threshold: float) -> Tensor:
     return torch.cat(parts, dim=1) if parts else rows.new_zeros((rows.shape[0], 0), dtype=bool)
 
 
-def _diou_nms(boxes: Tensor, scores: Tensor, idxs: Tensor | None, iou_threshold: float) -> Tensor:
-    boxes = _check(boxes, scores, idxs)
+def _diou_nms_one(boxes: Tensor, scores: Tensor, threshold: float) -> Tensor:
+    """DIoU-NMS of one class: ``keep (K,)`` into ``boxes``, by decreasing score."""
     n = boxes.shape[0]
     order = torch.argsort(scores, descending=True, stable=True)
     b = boxes[order]
-    cls = idxs[order] if idxs is not None else None
     kept = torch.zeros(n, dtype=torch.bool, device=boxes.device)
     removed = torch.zeros(n, dtype=torch.bool, device=boxes.device)
     for start in range(0, n, _BLOCK):
         end = min(start + _BLOCK, n)
-        rows = b[start:end]
-        sup = _suppresses(rows, rows, iou_threshold).triu_(diagonal=1)
-        if cls is not None:
-            sup &= cls[start:end, None] == cls[None, start:end]
-        alive = ~removed[start:end]
-        keep = alive
+        alive = start + torch.nonzero(~removed[start:end]).squeeze(1)
+        if alive.numel() == 0:
+            continue
+        rows = b[alive]
+        sup = _suppresses(rows, rows, threshold).triu_(diagonal=1)
+        keep = torch.ones(alive.shape[0], dtype=torch.bool, device=boxes.device)
         while True:  # Cluster-NMS fixed point (see module docstring)
-            new = alive & ~(keep[:, None] & sup).any(dim=0)
+            new = ~(keep[:, None] & sup).any(dim=0)
             if torch.equal(new, keep):
                 break
             keep = new
-        kept[start:end] = keep
+        kept[alive[keep]] = True
         if end < n:
-            later = _suppresses(rows[keep], b[end:], iou_threshold)
-            if cls is not None:
-                later &= cls[start:end][keep][:, None] == cls[None, end:]
-            removed[end:] |= later.any(dim=0)
+            cols = end + torch.nonzero(~removed[end:]).squeeze(1)
+            if cols.numel() > 0:
+                hit = _suppresses(rows[keep], b[cols], threshold).any(dim=0)
+                removed[cols[hit]] = True
     return order[kept]
 
 
@@ -237,51 +277,67 @@ def diou_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     ``>=``; ``>`` keeps torchvision's convention, so that with coincident centres this is
     exactly :func:`nms`. ``(N, 4), (N,) -> keep (K,)`` int64, by decreasing score (ties: lower
     index first)."""
-    return _diou_nms(boxes, scores, None, iou_threshold)
+    boxes, scores = _check(boxes, scores)
+    return _diou_nms_one(boxes, scores, iou_threshold)
 
 
 def batched_diou_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
-    """Class-aware :func:`diou_nms`: only boxes with equal ``idxs`` suppress each other."""
-    return _diou_nms(boxes, scores, idxs, iou_threshold)
+    """Class-aware :func:`diou_nms`: only boxes with equal ``idxs`` suppress each other.
+    ``keep (K,)`` by decreasing score over all classes (ties: lower index first)."""
+    boxes, scores = _check(boxes, scores, idxs)
+    keeps = [_empty_keep(boxes)]
+    for group in _class_groups(idxs):
+        keeps.append(group[_diou_nms_one(boxes[group], scores[group], iou_threshold)])
+    keep = torch.cat(keeps)
+    return keep[_by_score(keep, scores[keep])]
 
 
 # --------------------------------------------------------------------------- weighted NMS
 
 
-def _weighted_nms(
-    boxes: Tensor, scores: Tensor, idxs: Tensor | None, iou_threshold: float
-) -> tuple[Tensor, Tensor]:
-    boxes = _check(boxes, scores, idxs)
-    if boxes.shape[0] == 0:
-        return _empty_keep(boxes), boxes.new_empty((0, 4))
-    s = scores.to(boxes.dtype)
-    if bool((s < 0).any()):
-        raise ValueError("weighted NMS averages with the scores as weights: scores must be >= 0")
-    if idxs is None:
-        keep = tvops.nms(boxes, s, iou_threshold)
-    else:
-        keep = tvops.batched_nms(boxes, s, idxs, iou_threshold)
+def _weighted_nms_one(boxes: Tensor, scores: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """Weighted NMS of one class: ``keep (K,)`` into ``boxes`` and merged ``(K, 4)``."""
+    keep = tvops.nms(boxes, scores, threshold)
     k, n = keep.shape[0], boxes.shape[0]
     # Cluster of a kept box = the boxes it suppressed: each suppressed box goes to the first
     # (highest-scoring) kept box with IoU > thr, which is the one that removed it in greedy
-    # order. torchvision's box_iou uses the same float formula as its nms kernel.
+    # order. torchvision's box_iou uses the same float formula as its nms kernel. Columns
+    # leave the working set as soon as they are assigned.
     owner = torch.full((n,), -1, dtype=torch.int64, device=boxes.device)
-    step = max(1, _MAX_PAIRS // n)
-    for r in range(0, k, step):
-        rows = keep[r : r + step]
-        hit = tvops.box_iou(boxes[rows], boxes) > iou_threshold
-        if idxs is not None:
-            hit &= idxs[rows, None] == idxs[None, :]
-        first = r + hit.to(torch.uint8).argmax(dim=0)
-        owner = torch.where((owner < 0) & hit.any(dim=0), first, owner)
     owner[keep] = torch.arange(k, device=boxes.device)
-    member = owner >= 0
-    w = s[member]
+    cols = torch.nonzero(owner < 0).squeeze(1)
+    r = 0
+    while r < k and cols.numel() > 0:
+        step = max(1, _MAX_PAIRS // cols.numel())
+        hit = tvops.box_iou(boxes[keep[r : r + step]], boxes[cols]) > threshold
+        found = hit.any(dim=0)
+        owner[cols[found]] = r + hit[:, found].to(torch.uint8).argmax(dim=0)
+        cols = cols[~found]
+        r += step
+    member = torch.nonzero(owner >= 0).squeeze(1)
+    w = scores[member]
     num = boxes.new_zeros((k, 4)).index_add_(0, owner[member], boxes[member] * w[:, None])
     den = boxes.new_zeros(k).index_add_(0, owner[member], w)
     safe = den.clamp(min=torch.finfo(den.dtype).tiny)[:, None]
-    merged = torch.where(den[:, None] > 0, num / safe, boxes[keep])
-    return keep, merged
+    return keep, torch.where(den[:, None] > 0, num / safe, boxes[keep])
+
+
+def _weighted_nms(
+    boxes: Tensor, scores: Tensor, idxs: Tensor | None, iou_threshold: float
+) -> tuple[Tensor, Tensor]:
+    boxes, scores = _check(boxes, scores, idxs)
+    if bool((scores < 0).any()):
+        raise ValueError("weighted NMS averages with the scores as weights: scores must be >= 0")
+    if idxs is None:
+        return _weighted_nms_one(boxes, scores, iou_threshold)
+    keeps, merged = [_empty_keep(boxes)], [boxes.new_empty((0, 4))]
+    for group in _class_groups(idxs):
+        keep, m = _weighted_nms_one(boxes[group], scores[group], iou_threshold)
+        keeps.append(group[keep])
+        merged.append(m)
+    keep, m = torch.cat(keeps), torch.cat(merged)
+    perm = _by_score(keep, scores[keep])
+    return keep[perm], m[perm]
 
 
 def weighted_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> tuple[Tensor, Tensor]:
@@ -297,5 +353,6 @@ def weighted_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> tuple[T
 def batched_weighted_nms(
     boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float
 ) -> tuple[Tensor, Tensor]:
-    """Class-aware :func:`weighted_nms`: clusters never mix ``idxs`` values."""
+    """Class-aware :func:`weighted_nms`: clusters never mix ``idxs`` values. ``keep (K,)`` by
+    decreasing score over all classes (ties: lower index first), merged ``boxes (K, 4)``."""
     return _weighted_nms(boxes, scores, idxs, iou_threshold)

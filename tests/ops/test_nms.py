@@ -250,3 +250,5 @@ def test_bad_input_is_named() -> None:
         ops.soft_nms(boxes, scores, method="cubic")
     with pytest.raises(ValueError, match="sigma"):
         ops.soft_nms(boxes, scores, method="gaussian", sigma=0.0)
+    with pytest.raises(ValueError, match="score_threshold"):
+        ops.soft_nms(boxes, scores, score_threshold=-math.inf)
