@@ -29,9 +29,9 @@ def default_chess_root() -> Path:
 @dataclass(frozen=True)
 class ChessParams:
     root: str | None = None  # None: data/chess of this checkout
-    # Photos are 512x343 after prepare_chess.py; 512 keeps them at full resolution
-    # (CenterNet's COCO input size too).
-    image_size: tuple[int, int] = (512, 512)
+    # Photos are 384x257 after prepare_chess.py; 384 keeps them at full resolution
+    # (CenterNet's Pascal VOC input size too).
+    image_size: tuple[int, int] = (384, 384)
     on_bad_annotation: str = field(default="error", metadata=POLICY)
     on_bad_image: str = field(default="error", metadata=POLICY)
     augment: AugmentParams = field(default_factory=AugmentParams)
