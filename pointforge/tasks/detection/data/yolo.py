@@ -62,13 +62,15 @@ def find_class_names(
     class_names: tuple[str, ...] | list[str], classes_file: str | None, labels: Path, images: Path
 ) -> list[str]:
     """The class list: explicit names, else ``classes_file``, else a ``classes.txt`` in the
-    labels folder, the images folder, or their parents."""
+    labels folder, the images folder, their parents, or the labels' grandparent (the dataset
+    root of ``root/{images,labels}/<split>``)."""
     if class_names:
         return list(class_names)
     candidates = [Path(classes_file)] if classes_file else []
     if not classes_file:
-        for d in (labels, images, labels.parent, images.parent):
-            candidates.append(d / "classes.txt")
+        for d in (labels, images, labels.parent, images.parent, labels.parent.parent):
+            if d / "classes.txt" not in candidates:
+                candidates.append(d / "classes.txt")
     for c in candidates:
         if c.is_file():
             names = [ln.strip() for ln in c.read_text().splitlines() if ln.strip()]
