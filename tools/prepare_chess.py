@@ -1,8 +1,9 @@
 """Build data/chess/ from a local copy of github.com/jsansao/ChessPiecesv23 (CC0).
 
 Why: the original photos are 2048x1371 JPEGs (~80 MB in all), too big to ship; downscaled to a
-longest side of 384 px at JPEG quality 80 the whole set is about 5 MB and still shows every
-piece at 13-60 px (like the shapes set's objects), enough for a stride-4 CenterNet. Boxes are rescaled by the same per-axis factors.
+longest side of 384 px at JPEG quality 80 the whole set is about 6.5 MB and still shows every
+piece at 13-60 px (like the shapes set's objects), enough for a stride-4 CenterNet. Boxes are
+rescaled by the same per-axis factors.
 
 The export declares 14 categories: id 0 "pieces" (Roboflow's supercategory placeholder, never
 used) and id 1 "bishop" (a colourless bishop, used by one training annotation) besides the 12

@@ -50,7 +50,7 @@ def test_shapes_boxes_bound_their_primitives() -> None:
         classes.update(labels.tolist())
         assert not (masks.sum(0) > 1).any()  # visible masks do not overlap
     assert classes <= set(range(len(SHAPE_CLASSES))) and len(classes) >= 4
-    assert 8 <= min(sizes) and max(sizes) <= 64
+    assert min(sizes) >= 8 and max(sizes) <= 64
 
 
 def test_shapes_dump_round_trips_through_coco_reader(tmp_path: Path) -> None:
