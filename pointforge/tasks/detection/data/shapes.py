@@ -7,7 +7,8 @@ image whatever the order, worker or process. Train uses indices ``0..num_train-1
 from :data:`VAL_OFFSET` on, so the splits never share an image; ``image_id`` is that index.
 
 Each image holds 1..``max_objects`` primitives of :data:`SHAPE_CLASSES` (random size, position,
-rotation, saturated colour) over a desaturated texture (smooth colour field + stripes + noise).
+rotation, saturated colour of a hue distinct from the image's other objects) over a
+desaturated texture (smooth colour field + stripes + noise).
 Primitives may overlap, but each keeps at least :data:`MIN_VISIBLE` of its pixels visible. They
 are drawn without anti-aliasing, so an object's visible pixels are exactly its colour and its
 box is the tight bound of those pixels (xyxy with the pixel convention of ``base``).
@@ -33,6 +34,7 @@ SHAPE_CLASSES = ("rectangle", "ellipse", "triangle", "star", "cross")
 VAL_OFFSET = 1_000_000  # first index of the val split (train indices stay below it)
 MIN_VISIBLE = 0.6  # an object must keep this fraction of its pixels after later overlaps
 MAX_TRIES = 20  # placement attempts per object before giving up on it
+MIN_HUE_GAP = 18.0  # OpenCV hue units (0..180): objects of one image differ in hue by >= 36 deg
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,17 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img, 0, 255)
 
 
-def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
-    """A saturated, bright RGB colour (HSV with S, V >= 0.6)."""
-    hsv = np.array([[[rng.uniform(0, 180), rng.uniform(150, 255), rng.uniform(150, 255)]]])
+def _colour(rng: np.random.Generator, used_hues: list[float]) -> tuple[float, tuple[int, int, int]]:
+    """``(hue, RGB)`` of a saturated, bright colour (HSV with S, V >= 0.6) whose hue is at least
+    :data:`MIN_HUE_GAP` from ``used_hues``, so touching objects never merge into one blob."""
+    hue = rng.uniform(0, 180)
+    for _ in range(MAX_TRIES):
+        if all(min(abs(hue - u), 180 - abs(hue - u)) >= MIN_HUE_GAP for u in used_hues):
+            break
+        hue = rng.uniform(0, 180)
+    hsv = np.array([[[hue, rng.uniform(150, 255), rng.uniform(150, 255)]]])
     rgb = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0]
-    return int(rgb[0]), int(rgb[1]), int(rgb[2])
+    return hue, (int(rgb[0]), int(rgb[1]), int(rgb[2]))
 
 
 def _polygon(kind: str, cx: float, cy: float, size: float, angle: float) -> np.ndarray:
@@ -127,6 +135,7 @@ def render_shapes(
     masks: list[np.ndarray] = []
     labels: list[int] = []
     colours: list[tuple[int, int, int]] = []
+    hues: list[float] = []
     for _ in range(int(rng.integers(1, max_objects + 1))):
         label = int(rng.integers(len(SHAPE_CLASSES)))
         for _ in range(MAX_TRIES):
@@ -138,7 +147,9 @@ def render_shapes(
                 masks = [v & ~m for v in masks]
                 masks.append(m)
                 labels.append(label)
-                colours.append(_colour(rng))
+                hue, rgb = _colour(rng, hues)
+                hues.append(hue)
+                colours.append(rgb)
                 break
     out = np.rint(img).astype(np.uint8)
     for m, col in zip(masks, colours):
