@@ -149,8 +149,9 @@ class NuScenesRadarCamera(Dataset):
         self.ego_pose = by_token["ego_pose"]
         self.annotation = by_token["sample_annotation"]
         self.samples = by_token["sample"]
+        sensors = by_token["sensor"]
         channel_of = {
-            c["token"]: by_token["sensor"][c["sensor_token"]]["channel"] for c in t["calibrated_sensor"]
+            c["token"]: sensors[c["sensor_token"]]["channel"] for c in t["calibrated_sensor"]
         }
         self.key_data: dict[tuple[str, str], str] = {}
         for sd in t["sample_data"]:

@@ -17,10 +17,26 @@ from pointforge.tasks.fusion.data.sample import ATTRIBUTE_NAMES, RADAR_COLUMNS, 
 from pointforge.tasks.fusion.nusc_metrics import DETECTION_NAMES, evaluate_nusc
 
 # The nuScenes radar PCD layout: 18 fields, float32 and small signed integers.
-FIELDS = (
-    "x y z dyn_prop id rcs vx vy vx_comp vy_comp is_quality_valid ambig_state x_rms "
-    "y_rms invalid_state pdh0 vx_rms vy_rms"
-).split()
+FIELDS = [
+    "x",
+    "y",
+    "z",
+    "dyn_prop",
+    "id",
+    "rcs",
+    "vx",
+    "vy",
+    "vx_comp",
+    "vy_comp",
+    "is_quality_valid",
+    "ambig_state",
+    "x_rms",
+    "y_rms",
+    "invalid_state",
+    "pdh0",
+    "vx_rms",
+    "vy_rms",
+]
 SIZES = [4, 4, 4, 1, 2, 4, 4, 4, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1]
 TYPES = ["F", "F", "F", "I", "I", "F", "F", "F", "F", "F", "I", "I", "I", "I", "I", "I", "I", "I"]
 
@@ -308,7 +324,7 @@ def test_missing_file_is_named_or_skipped_and_counted(tmp_path, caplog) -> None:
     assert "skipped 1 of 2 samples" in caplog.text and "r2.pcd" in caplog.text
     # A missing table is named too.
     (tmp_path / "v1.0-mini/ego_pose.json").unlink()
-    with pytest.raises(FileNotFoundError, match="ego_pose.json"):
+    with pytest.raises(FileNotFoundError, match=r"ego_pose\.json"):
         NuScenesRadarCamera(NuScenesParams(root=str(tmp_path), version="v1.0-mini"))
 
 
