@@ -168,6 +168,7 @@ class NuScenesRadarCamera(Dataset):
         self.stats: Counter[str] = Counter()
         self.skipped: dict[str, str] = {}
         self.tokens = [tok for tok in self._select(t) if self._files_ok(tok)]
+        self.kept = {tok: self._kept_annotations(tok) for tok in self.tokens}
         if self.skipped:
             log.warning(
                 "nuScenes %s: skipped %d of %d samples with missing files (first: %s)",
@@ -275,18 +276,28 @@ class NuScenesRadarCamera(Dataset):
             return np.full(3, np.nan)
         return (np.asarray(last["translation"]) - np.asarray(first["translation"])) / gap
 
-    def _annotations(self, token: str) -> tuple[np.ndarray, ...]:
-        rows = []
+    def _kept_annotations(self, token: str) -> list[tuple[str, str]]:
+        """(annotation token, detection class) of the sample's detection targets; the dropped
+        ones are counted in ``stats`` (once, when the dataset is built)."""
+        kept = []
         for at in self.anns_of.get(token, ()):
             a = self.annotation[at]
             det = CATEGORY_TO_DETECTION.get(self.category_of[a["instance_token"]])
             if det is None:
                 self.stats["not a detection class"] += 1
-                continue
-            if self.params.drop_empty_boxes and a["num_lidar_pts"] + a["num_radar_pts"] == 0:
+            elif self.params.drop_empty_boxes and a["num_lidar_pts"] + a["num_radar_pts"] == 0:
                 self.stats["no lidar or radar point"] += 1
-                continue
+            else:
+                kept.append((at, det))
+        return kept
+
+    def _annotations(self, token: str) -> tuple[np.ndarray, ...]:
+        rows = []
+        for at, det in self.kept[token]:
+            a = self.annotation[at]
             attrs = [self.attr_name[x] for x in a["attribute_tokens"]]
+            if attrs and attrs[0] not in ATTRIBUTE_NAMES:
+                raise ValueError(f"sample_annotation {at}: unknown attribute {attrs[0]!r}")
             attr = ATTRIBUTE_NAMES.index(attrs[0]) if attrs else -1
             rows.append(
                 (a["translation"], a["size"], a["rotation"], self._velocity(a)[:2],
