@@ -1,0 +1,1 @@
+"""Radar-camera data sources sharing the sample dictionary of :mod:`.sample`."""
