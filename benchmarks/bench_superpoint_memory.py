@@ -35,7 +35,7 @@ def child(kind: str, batch: int, chunk: int, amp: str, height: int, width: int) 
     import torch
     import torch.nn.functional as F
 
-    from pointforge.config.schema import DescriptorLossConfig
+    from pointforge.tasks.keypoints.options import DescriptorLossConfig
     from pointforge.models.superpoint import SuperPoint
     from pointforge.tasks.keypoints.descriptor_loss import descriptor_loss
 

@@ -18,30 +18,27 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # Stage 1 (detector only, Synthetic Shapes): the default detector of export-labels.
 MAGICPOINT_WEIGHTS = WEIGHTS_DIR / "magicpoint_shapes.pth"
 # Stage 2 (detector + descriptor, photos): the default of load_predictor/detect/match/export-onnx
-# once shipped; until then the MagicPoint is the default (DESIGN.md section 2).
+# once shipped; until then the MagicPoint is the default.
 SUPERPOINT_WEIGHTS = WEIGHTS_DIR / "superpoint.pth"
 DEFAULT_WEIGHTS = SUPERPOINT_WEIGHTS if SUPERPOINT_WEIGHTS.is_file() else MAGICPOINT_WEIGHTS
 
 
 def load_predictor(weights: str | Path | None = None, device: str = "auto", **options: Any):
-    """A ready keypoint predictor.
+    """A ready predictor for ``weights``, of the task that made them.
 
-    ``weights=None`` loads the default weights shipped inside the package (see
-    ``pointforge/weights/*.json`` for how they were made). A pointforge checkpoint and a
-    MagicLeap-v1 state dict both work. ``options``: ``max_keypoints``, ``detection_threshold``,
-    ``nms_radius``, ``border``.
+    ``weights=None`` loads the default keypoint weights shipped inside the package (see
+    ``pointforge/weights/*.json`` for how they were made). A pointforge checkpoint carries its
+    run's config, so its task is read from it (a detection checkpoint gives a box detector, a
+    re-ID checkpoint an embedder, ...); a MagicLeap-v1 state dict is a keypoint model.
+    ``options`` are the task predictor's own, e.g. for keypoints ``max_keypoints``,
+    ``detection_threshold``, ``nms_radius``, ``border``.
     """
-    from pointforge.tasks.keypoints.predictor import (
-        KeypointPredictor,
-        build_model_for_state_dict,
-        load_state_dict_from_file,
-    )
+    from pointforge.predictor import load_predictor as load
 
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     if weights is None and not path.is_file():
         raise FileNotFoundError(f"default weights missing from the package: {path}")
-    model = build_model_for_state_dict(load_state_dict_from_file(path))
-    return KeypointPredictor(model, device=device, **options)
+    return load(path, device=device, **options)
 
 
 __all__ = ["__version__", "load_predictor"]

@@ -19,6 +19,7 @@ torch.set_num_threads(1)
 def tiny_overrides() -> list[str]:
     """Overrides that make a MagicPoint run take seconds on CPU."""
     return [
+        "task=magicpoint",
         "data.batch_size=2",
         "data.num_workers=0",
         "solver.max_iter=4",

@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,68 +31,94 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pointforge.engine.launch import launcher_env
     from pointforge.engine.run import train
+    from pointforge.registry import TASKS
 
     cfg = _load(args, args.output_dir)
     metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
     if metrics and launcher_env()[0] == 0:  # under torchrun only global rank 0 reports
-        print(format_metrics_table(metrics))
+        print(TASKS.get(cfg.task).format_metrics(metrics))
         print(f"run directory: {cfg.output_dir}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pointforge.engine.run import build_task
-    from pointforge.tasks.keypoints.predictor import load_state_dict_from_file
+    """Evaluate ``--weights``. Under torchrun every rank evaluates its shard of the set and the
+    task's evaluator gathers the predictions to rank 0, which alone prints and writes."""
+    from pointforge.engine import comm
+    from pointforge.engine.launch import distributed, resolve_device
 
-    cfg = _load(args, args.output_dir)
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
-    task = build_task(cfg)
-    model = task.build_model()
-    state = load_state_dict_from_file(args.weights)
-    model.load_state_dict(state, strict=True)
-    metrics = task.evaluate(model, Path(cfg.output_dir))
-    # A task may lay out its own table (homography_eval: methods side by side per split).
-    print(getattr(task, "format_metrics", format_metrics_table)(metrics))
-    out = Path(cfg.output_dir) / "eval" / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"weights": str(args.weights), "metrics": metrics}, indent=2) + "\n")
-    print(f"wrote {out}")
+    cfg = _load(args)
+    weights = Path(args.weights)
+    if not weights.is_file():
+        raise FileNotFoundError(f"weights file not found: {weights}")
+    # The evaluated weights come from --weights, fitted under the strict loading policy.
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=str(weights)))
+    with distributed(resolve_device(cfg.device), cfg.train.ddp.backend):
+        target: Path | None = None
+        if comm.is_main_process():
+            run_dir = Path(args.output_dir) if args.output_dir else default_eval_root(cfg, weights)
+            target = eval_destination(run_dir, weights, args.overwrite)
+        metrics = _evaluate_into(cfg, comm.broadcast(target), weights)
+    if metrics is not None:
+        print(metrics[0])
+        print(f"wrote {metrics[1] / 'metrics.json'}")
     return 0
 
 
-def format_metrics_table(metrics: dict[str, float]) -> str:
-    """Render ``{"clean/ap": .., "clean/harris/ap": .., ...}`` as a methods × columns table.
+def _evaluate_into(cfg: Any, target: Path, weights: Path) -> tuple[str, Path] | None:
+    """Evaluate on every rank; rank 0 moves the artefacts to ``target`` and returns the table.
 
-    Keys are ``<variant>/<metric>`` for the model and ``<variant>/<method>/<metric>`` for
-    baselines; anything else is listed below the table.
-    """
-    rows: dict[str, dict[str, float]] = {}
-    columns: list[str] = []
-    other: dict[str, float] = {}
-    for key, value in metrics.items():
-        parts = key.split("/")
-        if len(parts) == 2:
-            method, col = "model", f"{parts[0]} {parts[1]}"
-        elif len(parts) == 3:
-            method, col = parts[1], f"{parts[0]} {parts[2]}"
-        else:
-            other[key] = value
-            continue
-        rows.setdefault(method, {})[col] = value
-        if col not in columns:
-            columns.append(col)
-    if not rows:  # flat metrics (e.g. classification top1/top5): one "name: value" per line
-        return "\n".join(f"{k}: {v:.4f}" for k, v in other.items())
-    width = max([len(c) for c in columns] + [8])
-    head = f"{'method':<10}" + "".join(f"{c:>{width + 2}}" for c in columns)
-    lines = [head, "-" * len(head)]
-    for method, vals in rows.items():
-        cells = "".join(
-            f"{vals[c]:>{width + 2}.4f}" if c in vals else f"{'-':>{width + 2}}" for c in columns
+    Artefacts are written into a staging folder and moved into place when complete, so a
+    failed evaluation leaves nothing half-written and never replaces earlier results."""
+    from pointforge.engine import comm
+    from pointforge.engine.checkpoint import atomic_write_text
+    from pointforge.engine.run import build_task
+
+    task = build_task(cfg)
+    model = task.build_model()
+    main = comm.is_main_process()
+    staging = Path(tempfile.mkdtemp(prefix=".eval_", dir=target.parent)) if main else None
+    try:
+        metrics = task.evaluate(model, staging)
+        if staging is None:
+            return None
+        produced = staging / "eval"
+        produced.mkdir(exist_ok=True)
+        payload = {"weights": str(weights), "metrics": metrics}
+        atomic_write_text(json.dumps(payload, indent=2) + "\n", produced / "metrics.json")
+        if target.exists():  # --overwrite
+            shutil.rmtree(target)
+        produced.rename(target)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return task.format_metrics(metrics), target
+
+
+def default_eval_root(cfg: Any, weights: Path) -> Path:
+    """Where ``eval`` writes without ``--output-dir``: the run the weights belong to
+    (``RUN/checkpoints/X.pth`` → ``RUN``), else the config's ``output_dir``."""
+    parent = weights.resolve().parent
+    if parent.name == "checkpoints" and (parent.parent / "config.yaml").is_file():
+        return parent.parent
+    return Path(cfg.output_dir)
+
+
+def eval_destination(run_dir: Path, weights: Path, overwrite: bool) -> Path:
+    """``run_dir/eval`` when free (or with ``--overwrite``), else ``run_dir/eval_<weights
+    stem>`` beside it; refused when that is taken too, so no result is replaced silently."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    first = run_dir / "eval"
+    if overwrite or not (first / "metrics.json").exists():
+        return first
+    beside = run_dir / f"eval_{weights.stem}"
+    if (beside / "metrics.json").exists():
+        raise FileExistsError(
+            f"{first} and {beside} already hold evaluation results; pass --output-dir "
+            "elsewhere or --overwrite to replace eval/"
         )
-        lines.append(f"{method:<10}{cells}")
-    lines += [f"{k}: {v:.4f}" for k, v in other.items()]
-    return "\n".join(lines)
+    print(f"{first / 'metrics.json'} exists (kept); writing to {beside}")
+    return beside
 
 
 def cmd_data_photos(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, list(args.overrides))
     _, model = _build_model(cfg)
-    height, width = args.input_size or cfg.data.image_size
+    height, width = args.input_size or getattr(cfg.data, "image_size", (0, 0))
     if height <= 0 or width <= 0:
         raise ValueError(f"--input-size must be positive, got {height} {width}")
     summary = summarize(model, (1, input_channels(model), int(height), int(width)))
@@ -97,44 +97,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def image_to_input(task: Any, cfg: Config, model: nn.Module, image: np.ndarray) -> torch.Tensor:
     """Grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 → the model's input ``(1, C, h, w)``.
 
-    In order of preference: the task's own ``preprocess(image) -> (1, C, h, w)`` if it has one;
-    for the ``classification`` task its deterministic eval transform (resize, channel policy,
-    mean/std), so the network sees exactly what evaluation feeds it; otherwise resize to
-    ``data.image_size``, grey or RGB to match the first convolution, scaled to [0, 1] (what
-    the keypoint models take).
+    The task's own :meth:`~pointforge.tasks.base.Task.preprocess` when it has one (what its
+    evaluation feeds the network); otherwise resize to ``data.image_size``, grey or RGB to
+    match the first convolution, scaled to [0, 1].
     """
-    preprocess = getattr(task, "preprocess", None)
-    if callable(preprocess):
+    try:
+        preprocess = getattr(task, "preprocess", None)
+        if preprocess is None:
+            raise NotImplementedError
         x = preprocess(image)
-    else:
+    except NotImplementedError:
+        from pointforge.models.summary import input_channels
+
         if image.ndim == 2:
             chw = torch.from_numpy(image)[None]  # (1, H, W)
         else:
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             chw = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))  # (3, H, W)
+        channels = input_channels(model)
+        if channels not in (1, 3):
+            raise ValueError(f"cannot make a {channels}-channel input from an image file") from None
+        if channels == 1 and chw.shape[0] == 3:
+            chw = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[None]
+        elif channels == 3 and chw.shape[0] == 1:
+            chw = chw.expand(3, -1, -1)
         height, width = (int(v) for v in cfg.data.image_size)
-        if cfg.task == "classification":
-            from pointforge.data.transforms.classification import build_classification_transform
-
-            transform = build_classification_transform(
-                cfg.classification,  # type: ignore[attr-defined]
-                (height, width),
-                train=False,
-            )
-            x = transform(chw)[None]
-        else:
-            from pointforge.models.summary import input_channels
-
-            channels = input_channels(model)
-            if channels not in (1, 3):
-                raise ValueError(f"cannot make a {channels}-channel input from an image file")
-            if channels == 1 and chw.shape[0] == 3:
-                chw = torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))[None]
-            elif channels == 3 and chw.shape[0] == 1:
-                chw = chw.expand(3, -1, -1)
-            x = F.interpolate(
-                chw[None].float(), size=(height, width), mode="bilinear", antialias=True
-            ).div(255.0)
+        x = F.interpolate(
+            chw[None].float(), size=(height, width), mode="bilinear", antialias=True
+        ).div(255.0)
     param = next(model.parameters())
     return x.to(device=param.device, dtype=param.dtype)
 

@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a pointforge checkpoint (.pth) or a MagicLeap-v1 state dict",
     )
-    p.add_argument("--output-dir", help="where eval/metrics.json goes (default: config's)")
+    p.add_argument(
+        "--output-dir",
+        help="folder that receives eval/ (default: the run the weights belong to, "
+        "RUN/checkpoints/X.pth -> RUN, else the config's output_dir); when eval/metrics.json "
+        "exists there, results go to eval_<weights stem>/ beside it",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing eval/ in that folder"
+    )
     p.set_defaults(func=commands.cmd_eval)
 
     p = sub.add_parser(

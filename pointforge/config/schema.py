@@ -1,21 +1,38 @@
-"""Typed configuration schema: every key a run accepts, with its type and default.
+"""Typed configuration schema of the engine: the keys every run has, with types and defaults.
 
 Why dataclasses: the schema *is* the documentation of the config, the validator reads the type
 hints to reject typos and type mismatches before any work starts, and the resolved config is
 frozen so nothing mutates it during a run.
 
-Component sections that belong to one module (photometric and homographic augmentation) are
-defined next to the code that uses them and imported here, so their defaults live in one place.
+Only engine keys live here. A task adds its own top-level sections (its ``options``), a
+dataset its keys under ``data.`` and a model its keys under ``model.``; the config class of a
+run is composed from the three at load time (:mod:`pointforge.config.compose`, ``docs/config.md``).
+Those composed attributes are reached as ``cfg.<section>`` / ``cfg.data.<key>``; the
+``__getattr__`` below only turns a missing one into an error that says which component owns
+which keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from pointforge.data.transforms.photometric import PhotometricConfig
 from pointforge.engine.launch import DDPConfig
-from pointforge.evaluation.homography import HomographyEvalConfig
-from pointforge.geometry.homography import HomographyConfig
+
+
+class _Composed:
+    """Mixin of the core sections: attributes that a composed subclass adds are typed ``Any``
+    for the type checker; a missing one raises an ``AttributeError`` naming what exists."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        owned = ", ".join(f for f in getattr(self, "__dataclass_fields__", {}))
+        raise AttributeError(
+            f"config section {type(self).__name__} has no key '{name}' (it has: {owned}); "
+            "task options, dataset and model keys exist only when the run's task, data.name "
+            "or model.name declares them"
+        )
 
 
 @dataclass(frozen=True)
@@ -29,11 +46,14 @@ class LoadConfig:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Which network to build (a name in the model registry) and how to initialise it."""
+class ModelConfig(_Composed):
+    """Which network to build (a name in the model registry) and how to initialise it.
 
-    name: str = "magicpoint"
-    batchnorm: bool = False
+    ``name: null`` means the task's default model. The model's own keys (e.g. ``batchnorm``)
+    are declared with its registration.
+    """
+
+    name: str | None = None
     # Optional initial weights: one of our checkpoints, a plain/DDP state dict or MagicLeap v1.
     weights: str | None = None
     load: LoadConfig = field(default_factory=LoadConfig)
@@ -41,23 +61,18 @@ class ModelConfig:
     # requires_grad=False, left out of the optimiser, and BatchNorms whose parameters are all
     # frozen stay in eval mode. Empty = train everything (the usual default, as in detectron2).
     freeze: tuple[str, ...] = ()
-    # ResNet stem for small images (16-32 px): 3x3 stride-1 conv, no max-pool, instead of the
-    # ImageNet 7x7 stride-2 conv + max-pool (the CIFAR ResNets of He et al. 2016, section 4.2).
-    small_input: bool = False
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Training data. ``num_workers: null`` means one worker per CPU core."""
+class DataConfig(_Composed):
+    """Training data: which dataset and how it is batched. ``num_workers: null`` means one
+    worker per CPU core; ``name: null`` means the task's default dataset. The dataset's own
+    keys (``image_size``, ``root``, ...) are declared with its registration."""
 
-    name: str = "synthetic_shapes"
-    image_size: tuple[int, ...] = (120, 160)
+    name: str | None = None
+    # The global batch: split evenly over DDP ranks.
     batch_size: int = 64
     num_workers: int | None = None
-    # Subset of Synthetic Shapes primitives; null = all nine (DESIGN.md §3).
-    primitives: tuple[str, ...] | None = None
-    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
-    homographic: HomographyConfig = field(default_factory=HomographyConfig)
     # null = pin when training on CUDA.
     pin_memory: bool | None = None
     # How DataLoader workers share batch tensors (torch.multiprocessing.set_sharing_strategy).
@@ -65,25 +80,6 @@ class DataConfig:
     # files" / some /dev/shm shortages (see pointforge.data.errors.SHM_ADVICE).
     # Checked against the platform's strategies in loader.check_values.
     sharing_strategy: str | None = None
-    # Class-per-subfolder image tree for data.name=image_folder (unused by other datasets).
-    root: str | None = None
-    # Homography benchmark source for task homography_eval: the HPatches folder
-    # (data.name=hpatches, required) or any image folder (data.name=homography_pairs; null =
-    # scikit-image's sample photos, shipped with its package, so no download is needed).
-    path: str | None = None
-    # Fraction of each class held out for evaluation when a dataset has no fixed split (digits,
-    # an image folder without train/ and val/ subfolders); 0.2 = the common 80/20 hold-out.
-    val_fraction: float = 0.2
-    # Seed of that split, separate from ``seed`` so that runs with different training seeds are
-    # scored on the same held-out images.
-    split_seed: int = 0
-    # What a photo folder (data.name=photo_folder, export-labels) does with a file OpenCV cannot
-    # decode: error = stop and name it (default: never lose data silently); skip = log its name,
-    # leave it out, and log how many were skipped.
-    on_bad_image: str = field(default="error", metadata={"choices": ("error", "skip")})
-    # Keypoint label directory of `pointforge export-labels` for data.root (data.name=
-    # warped_pairs, SuperPoint training); it must have been made at data.image_size.
-    labels: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,119 +161,21 @@ class TrainConfig:
     channels_last: bool = True
     ema: EMAConfig = field(default_factory=EMAConfig)
     precise_bn: PreciseBNConfig = field(default_factory=PreciseBNConfig)
+    # Extra hooks by name from pointforge.registry.HOOKS (e.g. registered by a plugin); each
+    # entry is called with the Trainer and returns a hook, run after the task's own hooks.
+    hooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class DetectionConfig:
-    """Keypoint extraction defaults (MagicLeap demo: NMS 4, border 4, threshold 0.015)."""
+class Config(_Composed):
+    """A whole run. ``output_dir: null`` means ``runs/<config file stem>``.
 
-    nms_radius: int = 4
-    border: int = 4
-    detection_threshold: float = 0.015
-    max_keypoints: int | None = 1000
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Detector evaluation on the Synthetic Shapes test split (DESIGN.md §4)."""
-
-    num_images: int = 1000
-    # null = data.batch_size.
-    batch_size: int | None = None
-    distance: float = 4.0
-    # Low threshold so that the PR curve reaches high recall; AP ranks by score anyway.
-    detection_threshold: float = 0.001
-    nms_radius: int = 4
-    border: int = 4
-    max_keypoints: int | None = 300
-    noisy: bool = True
-    baselines: tuple[str, ...] = ("fast", "harris", "shi")
-    # Number of example test images drawn into eval/detections.png.
-    num_visualize: int = 8
-
-
-@dataclass(frozen=True)
-class ClassificationConfig:
-    """Image classification (task ``classification``): input policy, loss, augmentation, metrics."""
-
-    # Channels fed to the network: grey images are replicated to 3, colour ones turned to luma.
-    # 3 keeps torchvision's ResNet unchanged, so ImageNet-layout checkpoints load as they are.
-    in_channels: int = 3
-    # Per-channel normalisation of [0, 1] inputs; default: the ImageNet statistics of
-    # torchvision's reference recipe (length must equal in_channels).
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    # nn.CrossEntropyLoss label smoothing; 0.1 as in Szegedy et al. 2016 (Inception-v3) and
-    # torchvision's current reference recipe.
-    label_smoothing: float = 0.1
-    # Training augmentation. crop_flip: RandomResizedCrop (area 8-100 %) + horizontal flip, the
-    # torchvision ImageNet reference; affine: a small RandomAffine and no flip, for classes a
-    # mirror image would change (digits, letters); none: resize only.
-    augment: str = field(default="crop_flip", metadata={"choices": ("crop_flip", "affine", "none")})
-    # augment=affine ranges: max rotation in degrees, max shift as a fraction of the side, zoom
-    # range. Mild on purpose (10 degrees, 10 %, x0.9-1.1) so a digit stays what it is.
-    rotation: float = 10.0
-    translate: float = 0.1
-    scale: tuple[float, ...] = (0.9, 1.1)
-    # evaluate() reports top-k accuracy (key "top{k}") for each k; k >= num_classes gives 1.0.
-    topk: tuple[int, ...] = (1, 5)
-
-
-@dataclass(frozen=True)
-class AdaptationConfig:
-    """Homographic adaptation (``pointforge export-labels``, DESIGN.md §3; SuperPoint paper §5).
-
-    Each image is warped by ``num_homographies`` homographies (the first is the identity), the
-    detector heatmaps are warped back and averaged, weighted by the validity masks, then NMS and
-    a threshold give the keypoint labels.
+    ``imports`` lists modules or ``.py`` files that register tasks, datasets, models or hooks
+    (user plugins, loaded before anything else is read; see ``docs/plugins.md``).
     """
 
-    # N_h = 100 in the paper (the first is the identity).
-    num_homographies: int = 100
-    # mean: validity-weighted average of the un-warped heatmaps (paper, DESIGN.md §3);
-    # max: per-pixel maximum (a variant of the public implementations).
-    aggregation: str = field(default="mean", metadata={"choices": ("mean", "max")})
-    # Label extraction: NMS radius 4 (DESIGN.md §3), threshold and border of the MagicLeap demo.
-    detection_threshold: float = 0.015
-    nms_radius: int = 4
-    border: int = 4
-    # null = keep every keypoint above the threshold (labels, not a demo's top-k).
-    max_keypoints: int | None = None
-    # Images adapted together; their num_homographies warps are flattened into one batch.
-    images_per_batch: int = 2
-    # Warped images per network forward (bounds memory: ~20 MB per 240x320 image on the first
-    # conv); the flattened batch is cut into chunks of this size.
-    forward_batch: int = 50
-    # Images per on-disk label shard (one .npz each, written atomically).
-    shard_size: int = 256
-    # Homographies of the adaptation: the public export configs use the training amplitudes
-    # (scaling/perspective 0.2, patch 0.85, artifacts allowed); the validity masks are eroded
-    # by valid_border_margin (3 px) so zero padding does not leak into the average.
-    homographic: HomographyConfig = field(default_factory=HomographyConfig)
-
-
-@dataclass(frozen=True)
-class DescriptorLossConfig:
-    """Hinge-loss parameters; defaults = the SuperPoint paper (DESIGN.md §3)."""
-
-    positive_margin: float = 1.0
-    negative_margin: float = 0.2
-    # Weight of positive pairs (paper: 250), balancing ~1 positive per Hc*Wc negatives.
-    lambda_d: float = 250.0
-    # A cell pair is positive when the warped cell centre is closer than this, px (paper: 8).
-    threshold: float = 8.0
-    # Lambda of the total loss det(A) + det(B) + weight * desc (paper: 1e-4 with this mean
-    # over (Hc*Wc)^2 pairs per image; DESIGN.md section 3).
-    weight: float = 1e-4
-    # Images per chunk of the (B, N, N) pair computation (memory bound; see module docstring).
-    chunk: int = 4
-
-
-@dataclass(frozen=True)
-class Config:
-    """A whole run. ``output_dir: null`` means ``runs/<config file stem>``."""
-
-    task: str = "magicpoint"
+    task: str | None = None
+    imports: tuple[str, ...] = ()
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -286,12 +184,3 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
-    # Homography benchmark (task homography_eval); defaults = DESIGN.md §4.
-    homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)
-    # Homographic adaptation for `pointforge export-labels`.
-    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
-    # SuperPoint joint training (task superpoint): descriptor hinge loss and its weight.
-    descriptor_loss: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)

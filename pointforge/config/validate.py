@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import types
-import typing
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from pointforge.registry import did_you_mean
@@ -19,6 +18,13 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config that cannot be used: unknown key, wrong type, bad value or missing file."""
+
+
+def need(cond: bool, key: str, msg: str) -> None:
+    """Raise ``ConfigError("config key '<key>' <msg>")`` unless ``cond``: value checks that the
+    type system cannot express (engine, task and dataset checks all use it)."""
+    if not cond:
+        raise ConfigError(f"config key '{key}' {msg}")
 
 
 def from_dict(schema: type[T], data: dict[str, Any], prefix: str = "") -> T:
@@ -130,15 +136,3 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [to_dict(v) for v in obj]
     return obj
-
-
-def schema_keys(schema: type, prefix: str = "") -> list[str]:
-    """All dotted keys of a schema, for "did you mean" on overrides."""
-    keys = []
-    hints = typing.get_type_hints(schema)
-    for f in dataclasses.fields(schema):  # type: ignore[arg-type]
-        full = f"{prefix}{f.name}"
-        keys.append(full)
-        if dataclasses.is_dataclass(hints[f.name]):
-            keys.extend(schema_keys(hints[f.name], f"{full}."))
-    return keys

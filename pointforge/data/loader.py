@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, Subset, get_worker_info
 
 from pointforge.data.errors import (
     SHM_ADVICE,
@@ -39,7 +39,7 @@ from pointforge.data.errors import (
     worker_id_of,
     worker_sample_error,
 )
-from pointforge.data.samplers import InfiniteSampler, PositionedSampler
+from pointforge.data.samplers import InfiniteSampler, PositionedBatchSampler
 from pointforge.engine import comm
 
 
@@ -104,15 +104,16 @@ class SeededSamples(Dataset):
                 torch.set_rng_state(saved[2])
 
 
-def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack equal-shaped tensors; keep ragged tensors as lists. Keys ending in ``points``
-    (``points``, ``warped_points``: ``(K_i, 2)``) are always lists, even when equal-sized."""
+def collate(samples: Sequence[dict[str, Any]], as_list: Iterable[str] = ()) -> dict[str, Any]:
+    """Stack equal-shaped tensors; keep ragged tensors as lists. Keys in ``as_list`` (ragged
+    by nature, e.g. a task's ``(K_i, 2)`` points) are always lists, even when equal-sized."""
+    keep = set(as_list)
     out: dict[str, Any] = {}
     for key in samples[0]:
         values = [s[key] for s in samples]
         first = values[0]
         if isinstance(first, torch.Tensor):
-            if all(v.shape == first.shape for v in values) and not key.endswith("points"):
+            if all(v.shape == first.shape for v in values) and key not in keep:
                 out[key] = torch.stack(values)
             else:
                 out[key] = values
@@ -121,6 +122,33 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = values
     return out
+
+
+def default_batch_sampler(
+    size: int,
+    batch_size: int,
+    seed: int,
+    start_iter: int,
+    rank: int,
+    world_size: int,
+) -> PositionedBatchSampler:
+    """Rank ``rank``'s part of each global batch of ``batch_size``: per-epoch seeded
+    permutations of ``size`` indices (see :class:`InfiniteSampler`), ranks interleaved."""
+    if batch_size % world_size:
+        raise ValueError(
+            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
+            f"{world_size} processes"
+        )
+    local_batch = batch_size // world_size
+    sampler = InfiniteSampler(
+        size,
+        shuffle=True,
+        seed=seed,
+        start=start_iter * local_batch,
+        rank=rank,
+        world_size=world_size,
+    )
+    return PositionedBatchSampler(sampler, local_batch)
 
 
 def build_train_loader(
@@ -132,6 +160,8 @@ def build_train_loader(
     pin_memory: bool = False,
     rank: int | None = None,
     world_size: int | None = None,
+    collate_fn: Callable[[Sequence[dict[str, Any]]], dict[str, Any]] = collate,
+    batch_sampler: Iterable[list[tuple[int, int]]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """An endless iterator of batches that starts exactly at iteration ``start_iter``.
 
@@ -144,38 +174,56 @@ def build_train_loader(
     same global batches as an uninterrupted one. The loader's generator is seeded from
     ``(seed, start_iter, rank)`` so workers of a resumed run do not replay the seeds of the
     first run.
+
+    ``batch_sampler`` (a task's, e.g. identity-balanced P×K batches) replaces the default
+    sampler; it must already be positioned at ``start_iter`` for this rank.
     """
     rank = comm.get_rank() if rank is None else rank
     world_size = comm.get_world_size() if world_size is None else world_size
-    if batch_size % world_size:
-        raise ValueError(
-            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
-            f"{world_size} processes"
-        )
-    local_batch = batch_size // world_size
-    sampler = InfiniteSampler(
-        len(dataset),  # type: ignore[arg-type]
-        shuffle=True,
-        seed=seed,
-        start=start_iter * local_batch,
-        rank=rank,
-        world_size=world_size,
-    )
+    if batch_sampler is None:
+        size = len(dataset)  # type: ignore[arg-type]
+        batch_sampler = default_batch_sampler(size, batch_size, seed, start_iter, rank, world_size)
     generator = torch.Generator().manual_seed(seed * 7919 + start_iter + 104_729 * rank)
     loader = DataLoader(
         SeededSamples(dataset, seed, num_workers),
-        batch_size=local_batch,
-        sampler=PositionedSampler(sampler),
+        batch_sampler=batch_sampler,  # type: ignore[arg-type]
         num_workers=num_workers,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         worker_init_fn=worker_init_fn,
         generator=generator,
         pin_memory=pin_memory,
-        drop_last=True,
         persistent_workers=num_workers > 0,
         prefetch_factor=4 if num_workers > 0 else None,
     )
     return BatchStream(loader)
+
+
+def build_eval_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    collate_fn: Callable[[Sequence[dict[str, Any]]], dict[str, Any]] = collate,
+    pin_memory: bool = False,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> DataLoader:
+    """One pass over this rank's shard of an evaluation set: indices ``rank, rank + world,
+    ...`` in order, ``batch_size`` per forward. The shards are disjoint and cover the set, so
+    the gathered predictions are the single-process ones (``docs/evaluation.md``)."""
+    rank = comm.get_rank() if rank is None else rank
+    world_size = comm.get_world_size() if world_size is None else world_size
+    size = len(dataset)  # type: ignore[arg-type]
+    if size == 0:
+        raise ValueError(f"evaluation dataset {dataset_name(dataset)} is empty")
+    shard = Subset(dataset, range(rank, size, world_size)) if world_size > 1 else dataset
+    return DataLoader(
+        shard,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        pin_memory=pin_memory,
+    )
 
 
 def dataset_name(dataset: Dataset) -> str:

@@ -80,3 +80,27 @@ class PositionedSampler(Sampler[tuple[int, int]]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         return self.sampler.with_positions()
+
+
+class PositionedBatchSampler:
+    """Chunks of ``batch_size`` consecutive ``(position, index)`` pairs of an
+    :class:`InfiniteSampler`: one rank's part of each global batch, forever.
+
+    Equivalent to ``DataLoader(sampler=..., batch_size=..., drop_last=True)`` over
+    :class:`PositionedSampler`, as a batch sampler so that a task can swap in another one
+    (identity-balanced batches) through the same loader.
+    """
+
+    def __init__(self, sampler: InfiniteSampler, batch_size: int) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch size must be > 0, got {batch_size}")
+        self.sampler = sampler
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        batch: list[tuple[int, int]] = []
+        for item in self.sampler.with_positions():
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []

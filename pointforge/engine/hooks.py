@@ -27,7 +27,6 @@ from pointforge.engine.checkpoint import (
     restore_rng_state,
 )
 from pointforge.engine.precise_bn import recompute_bn_stats
-from pointforge.registry import HOOKS
 
 if TYPE_CHECKING:
     from pointforge.engine.trainer import Trainer
@@ -50,7 +49,6 @@ class HookBase:
         """Release resources; called after training ends, also on error."""
 
 
-@HOOKS.register("IterationTimer")
 class IterationTimer(HookBase):
     """Measures each step's wall time (``time``) and the whole run's."""
 
@@ -69,7 +67,6 @@ class IterationTimer(HookBase):
         self.trainer.storage.put("total_train_time", total, smooth=False)
 
 
-@HOOKS.register("LRScheduler")
 class LRScheduler(HookBase):
     """Logs the LR used by this step, then steps the scheduler once per iteration."""
 
@@ -79,7 +76,6 @@ class LRScheduler(HookBase):
         self.trainer.scheduler.step()
 
 
-@HOOKS.register("PeriodicCheckpointer")
 class PeriodicCheckpointer(HookBase):
     """Saves every ``period`` iterations (``iter_*.pth`` + ``last.pth``) and ``final.pth``."""
 
@@ -95,15 +91,15 @@ class PeriodicCheckpointer(HookBase):
         self.trainer.save_checkpoint(final=True)
 
 
-@HOOKS.register("EvalHook")
 class EvalHook(HookBase):
     """Runs ``eval_fn(model) -> dict[str, float]`` every ``period`` iterations and at the end.
 
     Results go to the storage (so writers log them) and, for the final evaluation, to
-    ``output_dir/eval/metrics.json``. Under DDP every rank evaluates and the results are
-    averaged over ranks (:func:`~pointforge.engine.comm.reduce_metrics`), so all ranks hold the
-    global result; a task that shards its test set by rank must return metrics whose mean over
-    equal shards is the global value. Only rank 0 writes the file.
+    ``output_dir/eval/metrics.json``. Under DDP every rank calls ``eval_fn``; the task's
+    evaluation returns the global result (its evaluator gathers every rank's predictions to
+    rank 0 and scores them once, ``docs/evaluation.md``), and rank 0's dict is broadcast so
+    all ranks log the same values. Metrics are never averaged over ranks: an AP or a median of
+    shards is not the AP or median of the set. Only rank 0 writes the file.
     """
 
     def __init__(self, period: int, eval_fn: Callable[[], dict[str, float]]) -> None:
@@ -116,7 +112,7 @@ class EvalHook(HookBase):
         bad = {k: v for k, v in results.items() if not isinstance(v, int | float)}
         if bad:
             raise TypeError(f"evaluate() must return a flat dict of floats; got {bad}")
-        results = comm.reduce_metrics(results)
+        results = comm.broadcast(results)
         self.trainer.storage.put_many({f"eval/{k}": v for k, v in results.items()}, smooth=False)
         self.last_results = results
         return results
@@ -135,7 +131,6 @@ class EvalHook(HookBase):
         atomic_write_text(json.dumps(payload, indent=2) + "\n", out)
 
 
-@HOOKS.register("PreciseBN")
 class PreciseBN(HookBase):
     """Recomputes the eval model's BatchNorm statistics over ``num_iter`` batches before each
     evaluation (same ``period`` as :class:`EvalHook`, and at the end of training).
@@ -173,7 +168,6 @@ class PreciseBN(HookBase):
         self._run()
 
 
-@HOOKS.register("AverageOverRanks")
 class AverageOverRanks(HookBase):
     """Under DDP, replaces this iteration's training scalars (losses, times, grad norm) by their
     mean over ranks on the iterations the writers log, so ``metrics.jsonl`` and TensorBoard show
@@ -204,7 +198,6 @@ def _scalars_at(trainer: Trainer, iteration: int) -> dict[str, float]:
     return {k: v for k, (v, it) in trainer.storage.latest().items() if it == iteration}
 
 
-@HOOKS.register("JSONWriter")
 class JSONWriter(HookBase):
     """Appends one JSON object per logged iteration to ``metrics.jsonl``."""
 
@@ -263,7 +256,6 @@ class JSONWriter(HookBase):
             self._file = None
 
 
-@HOOKS.register("TensorboardWriter")
 class TensorboardWriter(HookBase):
     """Writes every scalar of logged iterations to TensorBoard event files under ``tb/``."""
 
@@ -297,7 +289,6 @@ class TensorboardWriter(HookBase):
             self._writer = None
 
 
-@HOOKS.register("ProgressBar")
 class ProgressBar(HookBase):
     """A tqdm bar: smoothed loss, iterations per second and ETA."""
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
-import pointforge.tasks  # noqa: F401  (registers the task families)
 from pointforge.config.loader import dump_config
 from pointforge.config.schema import Config
 from pointforge.config.validate import to_dict
@@ -36,7 +36,7 @@ from pointforge.engine.hooks import (
 )
 from pointforge.engine.launch import distributed, resolve_device, seed_everything
 from pointforge.engine.trainer import Trainer
-from pointforge.registry import TASKS
+from pointforge.registry import HOOKS, TASKS, load_builtin
 from pointforge.tasks.base import Task
 
 log = logging.getLogger("pointforge")
@@ -48,8 +48,12 @@ class OutputDirError(RuntimeError):
     """The output directory holds another run and neither --resume nor --overwrite was given."""
 
 
-def build_task(cfg: Config) -> Task:
-    return TASKS.build(cfg.task, cfg, resolve_device(cfg.device))
+def build_task(cfg: Config, device: torch.device | None = None) -> Task:
+    """The run's Task object (the families are loaded by ``load_config``; loaded again here
+    for a config built some other way)."""
+    load_builtin()
+    task: Task = TASKS.build(cfg.task, cfg, device or resolve_device(cfg.device))
+    return task
 
 
 def prepare_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
@@ -60,15 +64,11 @@ def prepare_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if resume:
         if Checkpointer(out / "checkpoints").resume_path() is not None:
             return
-        if not existing:
-            raise OutputDirError(
-                f"--resume given but {out / 'checkpoints' / 'last.pth'} does not exist and "
-                f"{out} holds no run; start it without --resume"
-            )
-        # A run killed before its first checkpoint (or while this very restart was deleting
-        # its artefacts): nothing to lose, so start it again, and a job script that always
-        # passes --resume just works.
-        log.warning("--resume: %s has no checkpoint yet; restarting the run from iteration 0", out)
+        # Nothing to resume: a run killed before its first checkpoint (or before it wrote
+        # anything at all, or while this very restart was deleting its artefacts). Nothing can
+        # be lost, so start it, as detectron2's resume_or_load does, and a cluster requeue
+        # script that always passes --resume just works.
+        log.warning("--resume: %s holds no checkpoint yet; starting the run from iteration 0", out)
         overwrite = True
     if existing and not overwrite:
         raise OutputDirError(
@@ -127,9 +127,12 @@ def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
         *([PreciseBN(cfg.train.eval_period, precise_bn.num_iter)] if precise_bn.enabled else []),
         PeriodicCheckpointer(cfg.train.checkpoint_period),
         # trainer.eval_model is the EMA of the weights when train.ema.enabled.
-        # Under DDP all ranks evaluate (EvalHook averages over ranks); only rank 0 gets the
-        # output dir for artefacts and only rank 0 has the writers and the progress bar.
+        # Under DDP all ranks evaluate (each its shard, gathered by the task's evaluator); only
+        # rank 0 gets the output dir for artefacts and has the writers and the progress bar.
         EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, artefacts)),
+        # The task's own hooks, then those the config names (plugins register them in HOOKS).
+        *task.extra_hooks(trainer),
+        *(HOOKS.build(name, trainer) for name in cfg.train.hooks),
         AverageOverRanks(period),  # under DDP: logged losses are global-batch means
         *(writers if comm.is_main_process() else []),
     ]

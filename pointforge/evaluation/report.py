@@ -43,6 +43,41 @@ def split_tables(metrics: dict[str, float]) -> dict[str, dict[str, dict[str, flo
     return out
 
 
+def format_method_table(metrics: dict[str, float]) -> str:
+    """Render ``{"clean/ap": .., "clean/harris/ap": .., ...}`` as a methods × columns table.
+
+    Keys are ``<variant>/<metric>`` for the model and ``<variant>/<method>/<metric>`` for
+    baselines; anything else is listed below the table.
+    """
+    rows: dict[str, dict[str, float]] = {}
+    columns: list[str] = []
+    other: dict[str, float] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 2:
+            method, col = "model", f"{parts[0]} {parts[1]}"
+        elif len(parts) == 3:
+            method, col = parts[1], f"{parts[0]} {parts[2]}"
+        else:
+            other[key] = value
+            continue
+        rows.setdefault(method, {})[col] = value
+        if col not in columns:
+            columns.append(col)
+    if not rows:  # flat metrics (e.g. classification top1/top5): one "name: value" per line
+        return "\n".join(f"{k}: {v:.4f}" for k, v in other.items())
+    width = max([len(c) for c in columns] + [8])
+    head = f"{'method':<10}" + "".join(f"{c:>{width + 2}}" for c in columns)
+    lines = [head, "-" * len(head)]
+    for method, vals in rows.items():
+        cells = "".join(
+            f"{vals[c]:>{width + 2}.4f}" if c in vals else f"{'-':>{width + 2}}" for c in columns
+        )
+        lines.append(f"{method:<10}{cells}")
+    lines += [f"{k}: {v:.4f}" for k, v in other.items()]
+    return "\n".join(lines)
+
+
 def _cell(value: float | None, metric: str) -> str:
     if value is None or math.isnan(value):
         return "n/a"

@@ -18,6 +18,7 @@ Input ``(B, in_channels, H, W)`` float, output logits ``(B, num_classes)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from torch import nn
 from torchvision.models import ResNet, resnet18, resnet34, resnet50
@@ -61,5 +62,14 @@ def _factory(builder: Callable[..., ResNet]) -> Callable[..., ResNet]:
     return build
 
 
+@dataclass(frozen=True)
+class ResNetParams:
+    """``model.*`` keys of the classification ResNets."""
+
+    # ResNet stem for small images (16-32 px): 3x3 stride-1 conv, no max-pool, instead of the
+    # ImageNet 7x7 stride-2 conv + max-pool (the CIFAR ResNets of He et al. 2016, section 4.2).
+    small_input: bool = False
+
+
 for _builder in (resnet18, resnet34, resnet50):
-    MODELS.register(_builder.__name__)(_factory(_builder))
+    MODELS.register(_builder.__name__, params=ResNetParams)(_factory(_builder))

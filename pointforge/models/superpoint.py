@@ -8,6 +8,8 @@ separate ``bn*`` names so they never change the conv keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -84,13 +86,22 @@ class SuperPoint(nn.Module):
         return out
 
 
-@MODELS.register("magicpoint")
+@dataclass(frozen=True)
+class SuperPointParams:
+    """``model.*`` keys of the SuperPoint family."""
+
+    # BatchNorm after every convolution (a variant some re-implementations train faster with);
+    # MagicLeap v1 weights only fit the plain network (false, the paper's).
+    batchnorm: bool = False
+
+
+@MODELS.register("magicpoint", params=SuperPointParams)
 def magicpoint(batchnorm: bool = False) -> SuperPoint:
     """Detector-only SuperPoint (the Synthetic Shapes stage)."""
     return SuperPoint(descriptor=False, batchnorm=batchnorm)
 
 
-@MODELS.register("superpoint")
+@MODELS.register("superpoint", params=SuperPointParams)
 def superpoint(batchnorm: bool = False, descriptor_dim: int = 256) -> SuperPoint:
     """Detector + descriptor SuperPoint."""
     return SuperPoint(descriptor=True, descriptor_dim=descriptor_dim, batchnorm=batchnorm)

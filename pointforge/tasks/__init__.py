@@ -1,8 +1,3 @@
-"""Task families. Importing this package registers every task in ``TASKS``."""
-
-from pointforge.tasks.classification import task as classification_task  # noqa: F401
-from pointforge.tasks.keypoints import (
-    homography_eval,  # noqa: F401
-    magicpoint,  # noqa: F401
-    superpoint,  # noqa: F401
-)
+"""Task families: one sub-package each, which registers its tasks, datasets and models when
+imported. :func:`pointforge.registry.load_builtin` imports every sub-package found here, so a
+new family is a new folder and nothing else (``docs/adding_a_task.md``)."""

@@ -1,41 +1,116 @@
-"""The Task contract: everything task-specific the engine needs, behind four methods.
+"""The Task contract: everything task-specific the engine, the CLI and the API need.
 
-Why: the Trainer must know nothing about keypoints, boxes or classes. A Task owns how its
-model is built, how a batch becomes named losses, how it is evaluated and how it predicts.
-Adding a task family means adding a Task, never editing the Trainer.
+Why: the Trainer must know nothing about keypoints, boxes or identities, and neither may the
+config core, the CLI or ``load_predictor``. A Task owns its config sections (``options``),
+how its model is built, its data pipeline (dataset, collate, batch sampler), how a batch
+becomes named losses, its extra hooks, its evaluator, its predictor and how a prediction is
+drawn. Adding a task family means adding a folder with a Task (``docs/adding_a_task.md``);
+everything here has a default so a task overrides only what differs.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from pointforge.config.schema import Config
-from pointforge.data.loader import build_train_loader
+from pointforge.data.loader import (
+    build_eval_loader,
+    build_train_loader,
+    collate,
+    default_batch_sampler,
+)
+from pointforge.engine import comm
+from pointforge.engine.evaluator import Evaluator, inference_on_dataset
+from pointforge.models.build import build_model
+
+if TYPE_CHECKING:
+    from pointforge.engine.hooks import HookBase
+    from pointforge.engine.trainer import Trainer
 
 
 class Task(abc.ABC):
-    """Base class. Subclasses are registered in :data:`pointforge.registry.TASKS`."""
+    """Base class. Subclasses are registered in :data:`pointforge.registry.TASKS`.
+
+    Class attributes:
+        options: a frozen dataclass whose fields are this task's top-level config sections
+            (e.g. ``descriptor_loss``), reached as ``cfg.<section>``; ``None``: no sections.
+        default_dataset / default_model: ``data.name`` / ``model.name`` when the config
+            leaves them null.
+    """
+
+    options: ClassVar[type | None] = None
+    default_dataset: ClassVar[str | None] = None
+    default_model: ClassVar[str | None] = None
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
 
+    # -- config --------------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        """Value checks of this task's sections and of the data/model keys it relies on
+        (shape rules such as "sides divisible by 8" belong here); raise ``ConfigError``
+        naming the key (``pointforge.config.validate.need``). Default: nothing to check."""
+        return None
+
+    @classmethod
+    def resolve_config(cls, cfg: Config) -> Config:
+        """Fill this task's "None means inherit" defaults once, at load time."""
+        return cfg
+
+    # -- model ---------------------------------------------------------------------------------
+    def model_kwargs(self) -> dict[str, Any]:
+        """Arguments the model factory needs from the task (e.g. ``num_classes``)."""
+        return {}
+
+    def build_model(self) -> nn.Module:
+        """A fresh model with ``model.weights`` fitted, on ``self.device``."""
+        return build_model(self.cfg, self.device, **self.model_kwargs())
+
+    # -- data ----------------------------------------------------------------------------------
     @property
     def pin_memory(self) -> bool:
         """``data.pin_memory``, where null means: pin when training on CUDA."""
         pin = self.cfg.data.pin_memory
         return pin if pin is not None else self.device.type == "cuda"
 
-    def endless_loader(self, dataset: Dataset, start_iter: int) -> Iterator[dict[str, Any]]:
-        """The engine's seeded, resumable, rank-sharded loader over ``dataset`` with the
-        ``data.*`` batch size and workers: what :meth:`build_train_loader` usually returns."""
+    def build_dataset(self, split: str) -> Dataset:
+        """The ``split`` ("train", "val") dataset. Tasks that train or use the default
+        :meth:`evaluate` override this."""
+        raise NotImplementedError(f"task '{self.cfg.task}' defines no '{split}' dataset")
+
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Samples → batch: equal-shaped tensors are stacked, ragged ones kept as lists."""
+        return collate(samples)
+
+    def batch_sampler(
+        self, dataset: Dataset, start_iter: int, rank: int, world_size: int
+    ) -> Iterable[list[tuple[int, int]]]:
+        """This rank's share of each global training batch, from batch ``start_iter`` on, as
+        ``(global stream position, dataset index)`` pairs. It must be a pure function of the
+        seed and the batch number (exact resume, DDP = single process). Default: seeded
+        per-epoch permutations, ranks interleaved (:func:`default_batch_sampler`)."""
+        return default_batch_sampler(
+            len(dataset),  # type: ignore[arg-type]
+            self.cfg.data.batch_size,
+            self.cfg.seed,
+            start_iter,
+            rank,
+            world_size,
+        )
+
+    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
+        """Endless batch iterator positioned at batch ``start_iter`` (exact resume)."""
+        dataset = self.build_dataset("train")
         d = self.cfg.data
         return build_train_loader(
             dataset,
@@ -44,20 +119,84 @@ class Task(abc.ABC):
             seed=self.cfg.seed,
             start_iter=start_iter,
             pin_memory=self.pin_memory,
+            collate_fn=self.collate,
+            batch_sampler=self.batch_sampler(
+                dataset, start_iter, comm.get_rank(), comm.get_world_size()
+            ),
         )
-
-    @abc.abstractmethod
-    def build_model(self) -> nn.Module:
-        """A fresh model (weights from ``cfg.model.weights`` if set), on ``self.device``."""
-
-    @abc.abstractmethod
-    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        """Endless batch iterator positioned at iteration ``start_iter`` (exact resume)."""
 
     @abc.abstractmethod
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Named scalar losses for one batch (already on the device); the Trainer sums them."""
 
-    @abc.abstractmethod
+    # -- hooks ---------------------------------------------------------------------------------
+    def extra_hooks(self, trainer: Trainer) -> list[HookBase]:
+        """Hooks this task adds to the engine's (run after the checkpointer and evaluation)."""
+        return []
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def build_evaluator(self, output_dir: Path | None) -> Evaluator:
+        """The evaluator of :meth:`evaluate`; ``output_dir`` receives artefacts (rank 0)."""
+        raise NotImplementedError(f"task '{self.cfg.task}' has no evaluator")
+
+    def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> Any:
+        """Model outputs of an evaluation batch (default: ``model(batch["image"])``)."""
+        return model(batch["image"].to(self.device, non_blocking=True))
+
+    @property
+    def eval_batch_size(self) -> int:
+        """Images per forward in evaluation (default: ``data.batch_size``)."""
+        return int(self.cfg.data.batch_size)
+
     def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
-        """A flat dict of metrics; may write artefacts (plots) under ``output_dir/eval``."""
+        """Metrics of ``model`` on the "val" split: each rank runs its shard, the evaluator's
+        stored predictions are gathered to rank 0 and scored once (``docs/evaluation.md``)."""
+        evaluator = self.build_evaluator(output_dir)
+        loader = build_eval_loader(
+            self.build_dataset("val"),
+            batch_size=self.eval_batch_size,
+            num_workers=self.cfg.data.num_workers or 0,
+            collate_fn=self.collate,
+            pin_memory=self.pin_memory,
+        )
+        return inference_on_dataset(
+            model, loader, self.predict_batch, evaluator, self.cfg.train.progress_bar
+        )
+
+    @classmethod
+    def format_metrics(cls, metrics: dict[str, float]) -> str:
+        """How ``pointforge train``/``eval`` print the metrics (default: one per line)."""
+        return "\n".join(f"{k}: {v:.4f}" for k, v in metrics.items())
+
+    # -- deployment ----------------------------------------------------------------------------
+    @classmethod
+    def build_predictor(
+        cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
+    ) -> Callable[..., Any]:
+        """The object ``pointforge.load_predictor`` returns for a checkpoint of this task.
+        ``cfg`` is the checkpoint's stored config (``None`` for a foreign state dict)."""
+        raise NotImplementedError(f"task {cls.__name__} has no predictor")
+
+    @classmethod
+    def predictor_model(
+        cls, cfg: Config | None, state: dict[str, torch.Tensor]
+    ) -> nn.Module | None:
+        """The network for ``state`` when :meth:`build_predictor` needs one built from the
+        weights alone; ``None`` means: build ``cfg``'s model with the shared helper."""
+        return None
+
+    @classmethod
+    def claims_state_dict(cls, state: dict[str, torch.Tensor]) -> bool:
+        """Whether a bare state dict without a stored config (e.g. weights converted from
+        another project) is this task's, so ``load_predictor`` can route it here."""
+        return False
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """A grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image → the model's input
+        ``(1, C, h, w)``, as evaluation feeds it (used by ``summary``/``explain``)."""
+        raise NotImplementedError(f"task '{self.cfg.task}' does not preprocess single images")
+
+    @classmethod
+    def draw(cls, image: np.ndarray, prediction: dict[str, Any]) -> np.ndarray:
+        """A BGR picture of ``prediction`` on ``image`` (what ``pointforge detect`` writes)."""
+        raise NotImplementedError(f"task {cls.__name__} does not draw its predictions")

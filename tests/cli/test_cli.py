@@ -72,9 +72,8 @@ def test_train_resume_eval_and_refusal(
     out = tmp_path / "run"
     cfg = str(CONFIGS / "magicpoint_shapes_quick.yaml")
     args = ["train", cfg, *tiny_overrides, "--output-dir", str(out)]
-    assert main(["train", cfg, *tiny_overrides, "--output-dir", str(out), "--resume"]) == 2
-    assert "--resume given but" in capsys.readouterr().err
-    assert main(args) == 0
+    # --resume with nothing to resume starts the run (a requeue script always passes it).
+    assert main([*args, "--resume"]) == 0
     table = capsys.readouterr().out
     assert "model" in table and "harris" in table and "clean ap" in table
     assert main(args) == 2  # a second run into the same dir is refused
@@ -95,6 +94,17 @@ def test_train_resume_eval_and_refusal(
     assert code == 0
     saved = json.loads((tmp_path / "ev/eval/metrics.json").read_text())
     assert 0.0 <= saved["metrics"]["clean/ap"] <= 1.0
+    # Without --output-dir, results go beside the run the weights belong to; the run's own
+    # final eval/metrics.json is never replaced: a second result goes to eval_<stem>/.
+    final_eval = (out / "eval/metrics.json").read_text()
+    weights = str(out / "checkpoints/iter_0000002.pth")
+    assert main(["eval", cfg, *tiny_overrides, "--weights", weights]) == 0
+    assert (out / "eval/metrics.json").read_text() == final_eval
+    assert "writing to" in capsys.readouterr().out
+    beside = json.loads((out / "eval_iter_0000002/metrics.json").read_text())
+    assert beside["weights"] == weights
+    assert main(["eval", cfg, *tiny_overrides, "--weights", weights]) == 2
+    assert "already hold evaluation results" in capsys.readouterr().err
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     assert main(["eval", cfg, *tiny_overrides, "--weights", str(bad)]) == 2

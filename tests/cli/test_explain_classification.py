@@ -24,7 +24,7 @@ def test_explain_feeds_the_eval_transform_and_explains_the_top_class(
     torch.manual_seed(0)
     model = task.build_model().eval()
     torch.save({"model": model.state_dict()}, tmp_path / "resnet.pth")
-    val = task.dataset("val")
+    val = task.build_dataset("val")
     digit = val.images[3, 0].numpy()  # uint8 (8, 8), the raw image behind val[3]
     cv2.imwrite(str(tmp_path / "digit.png"), digit)
     # The CLI's input is exactly what evaluation feeds the network for this image.

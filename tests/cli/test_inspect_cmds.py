@@ -35,6 +35,8 @@ def bright_dark_classifier() -> nn.Sequential:
 class BrightDarkTask(Task):
     """A classifier task whose only job here is to be built, preprocessed and explained."""
 
+    default_dataset = "digits"  # for its data.image_size key
+
     def build_model(self) -> nn.Module:
         return bright_dark_classifier().to(self.device)  # random init: weights must be loaded
 
@@ -99,7 +101,7 @@ def test_explain_writes_the_cam_of_the_bright_square(
 
 
 def test_default_preprocessing_matches_channels_and_rgb_order() -> None:
-    cfg = load_config(None, ["data.image_size=[8, 16]", "device=cpu"])
+    cfg = load_config(None, ["task=magicpoint", "data.image_size=[8, 16]", "device=cpu"])
     bgr = np.zeros((4, 6, 3), np.uint8)
     bgr[..., 0], bgr[..., 1], bgr[..., 2] = 10, 20, 30
     x = image_to_input(object(), cfg, nn.Conv2d(3, 2, 1), bgr)

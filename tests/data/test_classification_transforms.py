@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pointforge.config.schema import ClassificationConfig
 from pointforge.data.transforms.classification import ToChannels, build_classification_transform
+from pointforge.tasks.classification.options import ClassificationConfig
 
 
 def test_channel_policy() -> None:

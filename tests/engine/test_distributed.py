@@ -175,8 +175,9 @@ def test_two_rank_ddp_matches_single_process(tmp_path: Path) -> None:
     assert not torch.equal(saved[0], saved[1])
     assert torch.equal(resumed[0], saved[0]) and torch.equal(resumed[1], saved[1])
 
-    # Rank 0 alone wrote the logs (a second writer would duplicate lines) and the eval
-    # metrics are the mean over ranks.
+    # Rank 0 alone wrote the logs (a second writer would duplicate lines); evaluation results
+    # are never averaged over ranks: rank 0's (whose evaluator gathered every rank's
+    # predictions) are broadcast, so this metric, the evaluating rank, reads 0 everywhere.
     rows = [json.loads(line) for line in (multi / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows if "mse" in r] == list(range(1, MAX_ITER + 1))
     # Logged training losses are global-batch means (AverageOverRanks), as in one process.
@@ -187,9 +188,9 @@ def test_two_rank_ddp_matches_single_process(tmp_path: Path) -> None:
         rtol=1e-5,
         atol=0,
     )
-    assert [r["eval/rank"] for r in rows if "eval/rank" in r] == [0.5, 0.5]
+    assert [r["eval/rank"] for r in rows if "eval/rank" in r] == [0.0, 0.0]
     saved = json.loads((multi / "eval/metrics.json").read_text())
-    assert saved["iteration"] == MAX_ITER and saved["metrics"]["rank"] == 0.5
+    assert saved["iteration"] == MAX_ITER and saved["metrics"]["rank"] == 0.0
 
 
 def test_loader_shards_the_global_batch_over_ranks() -> None:
@@ -221,12 +222,12 @@ def test_comm_helpers_degrade_to_single_process() -> None:
 
 
 def test_ddp_config_keys_and_checks() -> None:
-    cfg = load_config(None, ["train.ddp.find_unused_parameters=true"])
+    cfg = load_config(None, ["task=magicpoint", "train.ddp.find_unused_parameters=true"])
     assert cfg.train.ddp.find_unused_parameters and cfg.train.ddp.backend == "auto"
     with pytest.raises(ConfigError, match=r"'train\.ddp\.backend' is nccl, which needs CUDA"):
-        load_config(None, ["train.ddp.backend=nccl", "device=cpu"])
+        load_config(None, ["task=magicpoint", "train.ddp.backend=nccl", "device=cpu"])
     with pytest.raises(ConfigError, match=r"'train\.ddp\.backend' must be one of"):
-        load_config(None, ["train.ddp.backend=mpi"])
+        load_config(None, ["task=magicpoint", "train.ddp.backend=mpi"])
 
 
 def test_launch_builds_torchrun_arguments(capsys: pytest.CaptureFixture) -> None:

@@ -80,7 +80,7 @@ def test_a_pattern_matching_nothing_is_an_error(
     with pytest.raises(ValueError, match=r"model\.freeze.*\^layer1.*match no parameter"):
         bn_trainer(tmp_path, r"model.freeze=['^layer1\.', '^0\.']")
     with pytest.raises(ConfigError, match=r"model\.freeze\[1\]' is not a valid regex"):
-        load_config(None, ['model.freeze=["^0", "(("]'])
+        load_config(None, ["task=magicpoint", 'model.freeze=["^0", "(("]'])
     assert freeze_by_patterns(torch.nn.Linear(2, 2), []) == []
 
 

@@ -153,13 +153,17 @@ def test_resume_before_first_checkpoint_restarts_the_run(
         tmp_path / "b/checkpoints"
     ).resume_path() is None
     run.train(line_cfg(tmp_path / "b"), resume=True)
-    assert "no checkpoint yet; restarting the run from iteration 0" in caplog.text
+    assert "holds no checkpoint yet; starting the run from iteration 0" in caplog.text
     a = load_checkpoint(tmp_path / "a/checkpoints/final.pth")["model"]
     b = load_checkpoint(tmp_path / "b/checkpoints/final.pth")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    # A directory that never held a run still refuses --resume (a mistyped --output-dir).
-    with pytest.raises(run.OutputDirError, match="does not exist"):
-        run.train(line_cfg(tmp_path / "typo"), resume=True)
+    # A run killed before it wrote anything (its directory does not even exist) is started by
+    # --resume, so a requeue script that always passes --resume works from any kill moment.
+    caplog.clear()
+    run.train(line_cfg(tmp_path / "c"), resume=True)
+    assert "holds no checkpoint yet; starting the run from iteration 0" in caplog.text
+    c = load_checkpoint(tmp_path / "c/checkpoints/final.pth")["model"]
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_kill_between_the_two_writes_of_the_first_save(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pointforge.engine.run import write_config
 def test_resume_reports_changed_and_new_keys(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cfg = load_config(None, ["device=cpu", f"output_dir={tmp_path}"])
+    cfg = load_config(None, ["task=magicpoint", "device=cpu", f"output_dir={tmp_path}"])
     write_config(cfg, tmp_path)
     old = yaml.safe_load((tmp_path / "config.yaml").read_text())
     del old["train"]["ema"]  # as written by a version without EMA

@@ -107,7 +107,9 @@ def test_magicpoint_task_loads_superpoint_weights_but_not_foreign_ones(tmp_path:
     torch.manual_seed(1)
     sp = superpoint()
     torch.save({"model": sp.state_dict()}, tmp_path / "sp.pth")
-    cfg = load_config(None, [f"model.weights={tmp_path / 'sp.pth'}", "device=cpu"])
+    cfg = load_config(
+        None, ["task=magicpoint", f"model.weights={tmp_path / 'sp.pth'}", "device=cpu"]
+    )
     model = build_task(cfg).build_model()
     assert torch.equal(model.state_dict()["convPb.weight"], sp.state_dict()["convPb.weight"])
 
@@ -115,7 +117,9 @@ def test_magicpoint_task_loads_superpoint_weights_but_not_foreign_ones(tmp_path:
     state["convPb.weight"] = torch.zeros(10, 256, 1, 1)
     state["convPb.bias"] = torch.zeros(10)
     torch.save(state, tmp_path / "ten_cells.pth")
-    cfg = load_config(None, [f"model.weights={tmp_path / 'ten_cells.pth'}", "device=cpu"])
+    cfg = load_config(
+        None, ["task=magicpoint", f"model.weights={tmp_path / 'ten_cells.pth'}", "device=cpu"]
+    )
     with pytest.raises(WeightsError, match=r"ten_cells\.pth.*convPb\.weight"):
         build_task(cfg).build_model()
     cfg = load_config(
@@ -132,4 +136,4 @@ def test_magicpoint_task_loads_superpoint_weights_but_not_foreign_ones(tmp_path:
 
 def test_invalid_reinit_regex_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"model\.load\.reinit_mismatched\[1\]"):
-        load_config(None, ["model.load.reinit_mismatched=['fc', 'fc[']"])
+        load_config(None, ["task=magicpoint", "model.load.reinit_mismatched=['fc', 'fc[']"])

@@ -1,12 +1,3 @@
-"""Datasets. Importing this package registers every dataset in ``DATASETS``, so a config's
-``data.name`` is validated against all of them, whichever task module was imported first."""
-
-from pointforge.data.datasets import (  # noqa: F401
-    digits,
-    homography_pairs,
-    hpatches,
-    image_folder,
-    photo_folder,
-    synthetic_shapes,
-    warped_pairs,
-)
+"""Datasets shared by task families. Each module registers its dataset (with its ``data.*``
+keys) when imported; the families import the ones they use (``pointforge.registry.load_builtin``
+imports every family)."""

@@ -13,7 +13,7 @@ Resizing is where public evaluations went wrong: pytorch-superpoint rescaled the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -154,7 +154,20 @@ DEFAULT_ILLUMINATION = PhotometricConfig(
 )
 
 
-@DATASETS.register("homography_pairs")
+@dataclass(frozen=True)
+class HomographyPairsParams:
+    """``data.*`` keys of ``homography_pairs`` (benchmark pairs made from an image folder)."""
+
+    # Any image folder; null = scikit-image's sample photos (shipped, no download).
+    path: str | None = None
+    # Images are resized to this; each image's own factors rescale H (docs/evaluation.md).
+    image_size: tuple[int, ...] = (240, 320)
+    # The seeded viewpoint and illumination changes of the generated pairs.
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+
+
+@DATASETS.register("homography_pairs", params=HomographyPairsParams)
 class GeneratedPairs(Dataset):
     """Seeded homography benchmark from a folder of photos.
 

@@ -10,6 +10,7 @@ half-way through an evaluation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -36,7 +37,17 @@ def read_homography(path: Path, sequence: str) -> np.ndarray:
     return h
 
 
-@DATASETS.register("hpatches")
+@dataclass(frozen=True)
+class HPatchesParams:
+    """``data.*`` keys of ``hpatches``."""
+
+    # The hpatches-sequences-release folder (required).
+    path: str | None = None
+    # Images are resized to this; each image's own factors rescale H (docs/evaluation.md).
+    image_size: tuple[int, ...] = (240, 320)
+
+
+@DATASETS.register("hpatches", params=HPatchesParams)
 class HPatches(Dataset):
     """Pairs ``1 → k`` (k = 2…6) of every sequence under ``root``, as :class:`HomographyPair`.
 

@@ -13,6 +13,7 @@ with the folder named; decoding is lazy, and a file OpenCV cannot decode is repo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,21 @@ def read_image(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
-@DATASETS.register("image_folder")
+@dataclass(frozen=True)
+class ImageFolderParams:
+    """``data.*`` keys of ``image_folder`` (``root/<class>/<image>``)."""
+
+    # The class-per-subfolder image tree (required).
+    root: str | None = None
+    # Network input size (torchvision's ImageNet reference: 224x224).
+    image_size: tuple[int, ...] = (224, 224)
+    # Fraction of each class held out when the tree has no train/ and val/ subfolders.
+    val_fraction: float = 0.2
+    # Seed of that split (independent of the training seed).
+    split_seed: int = 0
+
+
+@DATASETS.register("image_folder", params=ImageFolderParams)
 class ImageFolderDataset(Dataset):
     """One split of an image folder; items are ``{"image": transform(uint8 (C, H, W)),
     "label": int}`` (the raw decoded tensor without a transform)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -66,7 +66,20 @@ def list_photos(root: str | Path) -> list[Path]:
     return files
 
 
-@DATASETS.register("photo_folder")
+@dataclass(frozen=True)
+class PhotoFolderParams:
+    """``data.*`` keys of ``photo_folder`` (the images of ``pointforge export-labels``)."""
+
+    # The photo folder (export-labels' --images overrides it).
+    root: str | None = None
+    # Photos are turned grey and resized to this size (SuperPoint's 240x320).
+    image_size: tuple[int, ...] = (240, 320)
+    # A file that cannot be decoded (or is truncated): error = stop and name it (default:
+    # never lose data silently); skip = log its name, leave it out, log how many were skipped.
+    on_bad_image: str = field(default="error", metadata={"choices": ("error", "skip")})
+
+
+@DATASETS.register("photo_folder", params=PhotoFolderParams)
 class PhotoFolder(Dataset):
     """Grey photos of ``root`` resized to ``image_size`` ``(H, W)``; sample ``i`` is a
     :class:`Photo` (or ``None`` for an undecodable file when ``on_bad_image="skip"``)."""

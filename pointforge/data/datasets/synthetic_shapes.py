@@ -8,6 +8,7 @@ a test set identical everywhere, and exact resume without storing data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -60,7 +61,19 @@ def warp_sample(
     return warped, mask.astype(np.float32), points.astype(np.float32).reshape(-1, 2)
 
 
-@DATASETS.register("synthetic_shapes")
+@dataclass(frozen=True)
+class SyntheticShapesParams:
+    """``data.*`` keys of ``synthetic_shapes`` (procedural, nothing on disk)."""
+
+    # Training resolution of the public MagicPoint recipes (120x160).
+    image_size: tuple[int, ...] = (120, 160)
+    # Subset of Synthetic Shapes primitives; null = all nine (docs/keypoints.md).
+    primitives: tuple[str, ...] | None = None
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+
+
+@DATASETS.register("synthetic_shapes", params=SyntheticShapesParams)
 class SyntheticShapes(Dataset):
     """Procedural Synthetic Shapes (DESIGN.md §3), rendered on the fly.
 

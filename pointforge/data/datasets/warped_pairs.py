@@ -19,6 +19,7 @@ error naming both directories, because training on misaligned labels fails silen
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,22 @@ from pointforge.geometry.homography import HomographyConfig, sample_homography
 from pointforge.registry import DATASETS
 
 
-@DATASETS.register("warped_pairs")
+@dataclass(frozen=True)
+class WarpedPairsParams:
+    """``data.*`` keys of ``warped_pairs`` (SuperPoint training pairs of labelled photos)."""
+
+    # The training photos (`pointforge data photos`) and their keypoint labels
+    # (`pointforge export-labels`, made at image_size).
+    root: str | None = None
+    labels: str | None = None
+    # Held-out photos of the periodic homography benchmark (null = scikit-image's photos).
+    path: str | None = None
+    image_size: tuple[int, ...] = (240, 320)
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+
+
+@DATASETS.register("warped_pairs", params=WarpedPairsParams)
 class WarpedPairs(Dataset):
     """Labelled photos of ``root`` and random warps of them.
 

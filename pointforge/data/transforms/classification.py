@@ -13,11 +13,14 @@ sample's augmentation depends only on its position in the stream (exact resume).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from pointforge.config.schema import ClassificationConfig
+if TYPE_CHECKING:  # the task family's options; only read here
+    from pointforge.tasks.classification.options import ClassificationConfig
 
 # torchvision's ImageNet reference: RandomResizedCrop keeps 8-100 % of the area with aspect
 # ratio 3/4-4/3 (the v2 defaults, from Szegedy et al. 2015).

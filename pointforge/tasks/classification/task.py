@@ -1,7 +1,7 @@
 """The ``classification`` task: a torchvision ResNet trained with label-smoothed cross-entropy.
 
 It proves the engine is task-agnostic: the Trainer, hooks, checkpoints and exact resume are
-the ones MagicPoint uses; only the four Task methods below are classification-specific.
+the ones MagicPoint uses; only the methods below are classification-specific.
 Batches are ``{"image": float (B, C, H, W), "label": int64 (B,)}``; evaluation runs the
 held-out "val" split (never trained on) and returns ``top1``, ``top5``, ... as fractions.
 """
@@ -9,29 +9,64 @@ held-out "val" split (never trained on) and returns ``top1``, ``top5``, ... as f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 import pointforge.data.datasets.digits
 import pointforge.data.datasets.image_folder
 import pointforge.models.resnet  # noqa: F401  (registers the datasets and models)
+from pointforge.config.compose import own_keys
 from pointforge.config.schema import Config
-from pointforge.data.loader import collate
 from pointforge.data.transforms.classification import build_classification_transform
+from pointforge.engine.evaluator import Evaluator
 from pointforge.evaluation.classification import ClassificationMeter
-from pointforge.models.loading import load_weights
-from pointforge.registry import DATASETS, MODELS, TASKS
+from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.base import Task
+from pointforge.tasks.classification.options import ClassificationOptions, check_classification
+
+
+class ClassificationEvaluator(Evaluator):
+    """Stores each sample's logits and label; scores the whole split once (top-k, mean
+    per-class accuracy, cross-entropy), so the result is the same on any number of ranks."""
+
+    def __init__(
+        self, classes: list[str], topk: tuple[int, ...], output_dir: Path | None = None
+    ) -> None:
+        super().__init__()
+        self.classes = classes
+        self.topk = topk
+        self.output_dir = output_dir
+
+    def process(self, inputs: dict[str, Any], outputs: Any) -> None:
+        logits = outputs.detach().float().cpu()  # (B, num_classes)
+        self.predictions.extend(zip(logits, inputs["label"].cpu(), strict=True))
+
+    def evaluate(self) -> dict[str, float]:
+        meter = ClassificationMeter(len(self.classes), self.topk)
+        if self.predictions:
+            logits, labels = zip(*self.predictions, strict=True)
+            meter.update(torch.stack(logits), torch.stack(labels))
+        if self.output_dir is not None:
+            out = Path(self.output_dir) / "eval" / "confusion.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"classes": self.classes, "confusion": meter.confusion.tolist()}
+            out.write_text(json.dumps(payload) + "\n")
+        return meter.compute()
 
 
 @TASKS.register("classification")
 class ClassificationTask(Task):
     """Single-label classification; datasets must expose ``classes`` and yield image + label."""
+
+    options = ClassificationOptions
+    default_dataset = "digits"
+    default_model = "resnet18"
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
         super().__init__(cfg, device)
@@ -39,8 +74,12 @@ class ClassificationTask(Task):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
         self._datasets: dict[str, Dataset] = {}
 
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        check_classification(cfg)
+
     # -- data ----------------------------------------------------------------------------------
-    def dataset(self, split: str) -> Dataset:
+    def build_dataset(self, split: str) -> Dataset:
         """The ``split`` ("train" or "val") dataset with its transform (built once, cached)."""
         if split not in self._datasets:
             d = self.cfg.data
@@ -48,15 +87,9 @@ class ClassificationTask(Task):
             transform = build_classification_transform(
                 self.cfg.classification, size, train=split == "train"
             )
+            kwargs = {k: v for k, v in own_keys(d).items() if k != "image_size"}
             try:
-                ds = DATASETS.build(
-                    d.name,
-                    root=d.root,
-                    split=split,
-                    val_fraction=d.val_fraction,
-                    split_seed=d.split_seed,
-                    transform=transform,
-                )
+                ds = DATASETS.build(d.name, split=split, transform=transform, **kwargs)
             except TypeError as exc:
                 raise ValueError(
                     f"config key 'data.name': dataset '{d.name}' is not a classification "
@@ -74,32 +107,14 @@ class ClassificationTask(Task):
 
     @property
     def classes(self) -> list[str]:
-        return list(self.dataset("train").classes)  # type: ignore[attr-defined]
+        return list(self.build_dataset("train").classes)  # type: ignore[attr-defined]
 
     # -- Task API ------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        m = self.cfg.model
-        try:
-            model: nn.Module = MODELS.build(
-                m.name,
-                num_classes=len(self.classes),
-                in_channels=self.cfg.classification.in_channels,
-                small_input=m.small_input,
-            )
-        except TypeError as exc:
-            raise ValueError(
-                f"config key 'model.name': model '{m.name}' is not a classifier "
-                f"(use resnet18, resnet34 or resnet50): {exc}"
-            ) from None
-        if m.weights:
-            load_weights(model, m.weights, reinit=m.load.reinit_mismatched)
-        model = model.to(self.device)
-        if self.cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model
-
-    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        return self.endless_loader(self.dataset("train"), start_iter)
+    def model_kwargs(self) -> dict[str, Any]:
+        return {
+            "num_classes": len(self.classes),
+            "in_channels": self.cfg.classification.in_channels,
+        }
 
     def _images(self, batch: dict[str, Any]) -> torch.Tensor:
         images: torch.Tensor = batch["image"]  # (B, C, H, W)
@@ -112,33 +127,51 @@ class ClassificationTask(Task):
         # The loss in float32 even under autocast (the Trainer's AMP contract).
         return {"loss_cls": self.criterion(logits.float(), batch["label"])}
 
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
-        """Top-k accuracy, mean per-class accuracy and cross-entropy on the "val" split.
+    def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return model(self._images(batch).to(self.device, non_blocking=True))
 
-        Writes ``output_dir/eval/confusion.json`` (classes and the true × predicted counts).
-        """
-        dataset = self.dataset("val")
-        loader = DataLoader(
-            dataset,
-            batch_size=self.cfg.eval.batch_size or self.cfg.data.batch_size,
-            shuffle=False,
-            num_workers=self.cfg.data.num_workers or 0,
-            collate_fn=collate,
-            pin_memory=self.pin_memory,
+    def build_evaluator(self, output_dir: Path | None) -> Evaluator:
+        """Writes ``output_dir/eval/confusion.json`` (classes × true × predicted counts)."""
+        return ClassificationEvaluator(
+            self.classes, tuple(self.cfg.classification.topk), output_dir
         )
-        meter = ClassificationMeter(len(self.classes), self.cfg.classification.topk)
-        was_training = model.training
-        model.eval()
-        try:
-            for batch in loader:
-                images = self._images(batch).to(self.device, non_blocking=True)
-                meter.update(model(images), batch["label"].to(self.device))
-        finally:
-            model.train(was_training)
-        if output_dir is not None:
-            out = Path(output_dir) / "eval" / "confusion.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"classes": self.classes, "confusion": meter.confusion.tolist()}
-            out.write_text(json.dumps(payload) + "\n")
-        return meter.compute()
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """The deterministic eval transform (resize, channel policy, mean/std) of one grey or
+        BGR uint8 image: ``(1, in_channels, h, w)``."""
+        if image.ndim == 2:
+            chw = torch.from_numpy(image)[None]  # (1, H, W)
+        else:
+            rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            chw = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))  # (3, H, W)
+        height, width = (int(v) for v in self.cfg.data.image_size)
+        transform = build_classification_transform(
+            self.cfg.classification, (height, width), train=False
+        )
+        return transform(chw)[None]
+
+    @classmethod
+    def build_predictor(
+        cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
+    ) -> ClassificationPredictor:
+        if cfg is None:
+            raise ValueError("a classification predictor needs a checkpoint with its config")
+        return ClassificationPredictor(model, cfg, device)
+
+
+class ClassificationPredictor:
+    """``pred(image)`` → ``{"label": int, "scores": float32 (num_classes,)}`` (softmax) for a
+    grey or BGR uint8 image, preprocessed exactly as evaluation does."""
+
+    def __init__(self, model: nn.Module, cfg: Config, device: str | torch.device) -> None:
+        from pointforge.engine.launch import resolve_device
+
+        self.device = resolve_device(str(device))
+        self.model = model.to(self.device).eval()
+        self.task = ClassificationTask(cfg, self.device)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray) -> dict[str, Any]:
+        x = self.task.preprocess(image).to(self.device)
+        scores = torch.softmax(self.model(x).float(), dim=1)[0].cpu().numpy()
+        return {"label": int(scores.argmax()), "scores": scores}

@@ -1,0 +1,11 @@
+"""Keypoints as points: MagicPoint, SuperPoint and the homography benchmark.
+
+Importing the package registers the family's tasks (and, through them, its datasets and
+models); see ``docs/keypoints.md``.
+"""
+
+from pointforge.tasks.keypoints import (  # noqa: F401
+    homography_eval,
+    magicpoint,
+    superpoint,
+)

@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from pointforge.config.schema import DescriptorLossConfig
 from pointforge.geometry.homography import warp_points
-from pointforge.registry import LOSSES
 from pointforge.tasks.keypoints.labels import CELL
+from pointforge.tasks.keypoints.options import DescriptorLossConfig
 
 
 def cell_centres(hc: int, wc: int, device: torch.device | None = None) -> torch.Tensor:
@@ -74,7 +73,6 @@ def _chunk_loss(
         return (loss * valid_b[:, None, :]).sum()
 
 
-@LOSSES.register("descriptor_hinge")
 def descriptor_loss(
     desc_a: torch.Tensor,
     desc_b: torch.Tensor,

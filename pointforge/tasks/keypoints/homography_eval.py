@@ -1,4 +1,4 @@
-"""Evaluation-only task: score keypoint weights on a homography benchmark (DESIGN.md §4).
+"""Evaluation-only task: score keypoint weights on a homography benchmark (docs/evaluation.md).
 
 Why a task: ``pointforge eval CONFIG --weights CKPT`` builds the config's task, loads the
 weights into ``task.build_model()`` and calls ``task.evaluate``; registering the benchmark as
@@ -28,26 +28,33 @@ from pointforge.data.datasets.hpatches import HPatches
 from pointforge.evaluation.extractors import Extractor, OpenCVExtractor
 from pointforge.evaluation.homography import run_benchmark, summarize_all
 from pointforge.evaluation.report import format_tables, write_report
-from pointforge.registry import MODELS, TASKS
-from pointforge.tasks.base import Task
+from pointforge.models.build import build_model
+from pointforge.registry import TASKS
+from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS, KeypointTask
+from pointforge.tasks.keypoints.options import HomographyEvalOptions, check_homography_eval
 from pointforge.tasks.keypoints.predictor import KeypointPredictor
 
 EVAL_ONLY = "task 'homography_eval' is evaluation-only; run `pointforge eval CONFIG --weights CKPT`"
 
 
 @TASKS.register("homography_eval")
-class HomographyEvalTask(Task):
+class HomographyEvalTask(KeypointTask):
     """Repeatability, MLE, homography accuracy/AUC, NN mAP and matching score of the given
     weights next to OpenCV SIFT, ORB and Shi-Tomasi+SIFT, per split and overall."""
 
-    def __init__(self, cfg: Config, device: torch.device) -> None:
-        super().__init__(cfg, device)
+    options = HomographyEvalOptions
+    default_dataset = "homography_pairs"
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        check_homography_eval(cfg)
 
     def build_model(self) -> nn.Module:
         """The network named by ``model.name`` (``magicpoint`` detector-only, ``superpoint``
-        with descriptors); ``pointforge eval`` loads ``--weights`` into it."""
-        model: nn.Module = MODELS.build(self.cfg.model.name, batchnorm=self.cfg.model.batchnorm)
-        return model.to(self.device)
+        with descriptors) with ``model.weights`` (``pointforge eval`` sets them from
+        ``--weights``); a detector-only model ignores a descriptor head in the weights."""
+        return build_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
 
     def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
         raise ValueError(EVAL_ONLY)
@@ -122,6 +129,7 @@ class HomographyEvalTask(Task):
             write_report(output_dir, metrics, records, [(i, pairs[i]) for i in picks], info)
         return metrics
 
-    def format_metrics(self, metrics: dict[str, float]) -> str:
+    @classmethod
+    def format_metrics(cls, metrics: dict[str, float]) -> str:
         """Terminal table: methods side by side, one block per split ("n/a" = not defined)."""
         return format_tables(metrics)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pointforge.registry import LOSSES
 
-
-@LOSSES.register("detector_ce")
 def detector_loss(
     logits: torch.Tensor, labels: torch.Tensor, valid_cells: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -3,23 +3,29 @@
 The task glues the generic engine to keypoint pieces: the dataset yields images, ragged
 ground-truth points and valid masks; ``training_step`` turns points into 65-class cell labels
 on the device (so the random "one keypoint per cell" choice uses the checkpointed torch RNG)
-and returns the detector cross-entropy. Evaluation follows DESIGN.md §4.
+and returns the detector cross-entropy. Evaluation follows ``docs/evaluation.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+import pointforge.data.datasets.photo_folder
 import pointforge.data.datasets.synthetic_shapes
-import pointforge.models.superpoint  # noqa: F401  (registers the models)
+import pointforge.models.superpoint  # noqa: F401  (registers the datasets and models)
 from pointforge.config.schema import Config
-from pointforge.models.loading import load_weights
-from pointforge.registry import DATASETS, MODELS, TASKS
+from pointforge.data.loader import collate
+from pointforge.evaluation.report import format_method_table
+from pointforge.models.build import build_model
+from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.base import Task
 from pointforge.tasks.keypoints.evaluate import ShapesDetectionEvaluator
 from pointforge.tasks.keypoints.labels import (
@@ -28,37 +34,111 @@ from pointforge.tasks.keypoints.labels import (
     valid_mask_to_cells,
 )
 from pointforge.tasks.keypoints.losses import detector_loss
+from pointforge.tasks.keypoints.options import (
+    MagicPointOptions,
+    check_adaptation,
+    check_detection,
+    check_image_size,
+)
+from pointforge.tasks.keypoints.predictor import KeypointPredictor, build_model_for_state_dict
+from pointforge.visualization import draw_keypoints
 
 # Descriptor-head parameter names (MagicLeap v1 convD*, our optional bnD*).
 DESCRIPTOR_KEYS = (r"convD", r"bnD")
 
 
+# Ragged per-image keypoint lists: never stacked, even when two images have as many points.
+POINT_KEYS = ("points", "warped_points")
+
+
+class KeypointTask(Task):
+    """What every keypoint task shares: the SuperPoint family of models, ragged point
+    collation, the ×8 shape rule, and the keypoint predictor (``load_predictor``)."""
+
+    default_model: ClassVar[str | None] = "magicpoint"
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        check_image_size(cfg)
+        check_detection(cfg)
+
+    def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return collate(samples, as_list=POINT_KEYS)
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """Grey ``(1, 1, h, w)`` in [0, 1] at ``data.image_size`` (what evaluation feeds)."""
+        grey = KeypointPredictor.to_grey(image)
+        height, width = (int(v) for v in self.cfg.data.image_size)
+        x = torch.from_numpy(grey)[None, None].float()
+        return F.interpolate(x, size=(height, width), mode="bilinear", antialias=True) / 255.0
+
+    @classmethod
+    def build_predictor(
+        cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
+    ) -> KeypointPredictor:
+        """A :class:`KeypointPredictor`; ``options`` override the stored ``detection.*``."""
+        if cfg is not None and hasattr(cfg, "detection"):
+            det = cfg.detection
+            defaults = {
+                "max_keypoints": det.max_keypoints,
+                "detection_threshold": det.detection_threshold,
+                "nms_radius": det.nms_radius,
+                "border": det.border,
+            }
+            options = {**defaults, **options}
+        return KeypointPredictor(model, device=device, **options)
+
+    @classmethod
+    def predictor_model(cls, cfg: Config | None, state: dict[str, torch.Tensor]) -> nn.Module:
+        """The SuperPoint variant the weights themselves describe (descriptor head, BN)."""
+        return build_model_for_state_dict(state)
+
+    @classmethod
+    def claims_state_dict(cls, state: dict[str, torch.Tensor]) -> bool:
+        """MagicLeap-v1-named weights (``conv1a`` ... ``convPb``) are keypoint models."""
+        return "conv1a.weight" in state and "convPb.weight" in state
+
+    @classmethod
+    def draw(cls, image: np.ndarray, prediction: dict[str, Any]) -> np.ndarray:
+        return draw_keypoints(image, prediction["keypoints"])
+
+
 @TASKS.register("magicpoint")
-class MagicPointTask(Task):
+class MagicPointTask(KeypointTask):
     """Detector-only training on procedurally generated Synthetic Shapes."""
+
+    options = MagicPointOptions
+    default_dataset = "synthetic_shapes"
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
         super().__init__(cfg, device)
         self._evaluator: ShapesDetectionEvaluator | None = None
 
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        check_adaptation(cfg)
+
+    @classmethod
+    def resolve_config(cls, cfg: Config) -> Config:
+        """``eval.batch_size: null`` → ``data.batch_size``."""
+        if cfg.eval.batch_size is not None:
+            return cfg
+        ev = dataclasses.replace(cfg.eval, batch_size=cfg.data.batch_size)
+        return dataclasses.replace(cfg, eval=ev)
+
     def build_model(self) -> nn.Module:
-        model: nn.Module = MODELS.build(self.cfg.model.name, batchnorm=self.cfg.model.batchnorm)
-        if self.cfg.model.weights:
-            load_weights(
-                model,
-                self.cfg.model.weights,
-                reinit=self.cfg.model.load.reinit_mismatched,
-                # A detector-only model may start from full SuperPoint weights: it ignores the
-                # descriptor head (convDa/convDb and their BatchNorms); anything else must fit.
-                allow_unexpected=DESCRIPTOR_KEYS,
-            )
-        model = model.to(self.device)
-        if self.cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model
+        # A detector-only model may start from full SuperPoint weights: it ignores the
+        # descriptor head (convDa/convDb and their BatchNorms); anything else must fit.
+        return build_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
 
     def build_dataset(self, split: str, **overrides: Any) -> torch.utils.data.Dataset:
         d = self.cfg.data
+        if d.name != "synthetic_shapes":
+            raise ValueError(
+                f"config key 'data.name': task magicpoint trains on synthetic_shapes, got "
+                f"'{d.name}' (photo_folder is the input of `pointforge export-labels`)"
+            )
         kwargs: dict[str, Any] = {
             "split": split,
             "image_size": tuple(d.image_size),
@@ -69,9 +149,6 @@ class MagicPointTask(Task):
         }
         kwargs.update(overrides)
         return DATASETS.build(d.name, **kwargs)
-
-    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        return self.endless_loader(self.build_dataset("train"), start_iter)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         images: torch.Tensor = batch["image"]  # (B, 1, H, W)
@@ -91,9 +168,15 @@ class MagicPointTask(Task):
         return self._evaluator
 
     def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
+        """Pooled AP on the frozen test sets. Every rank scores the whole (small, procedural)
+        test set, so the result is the single-process one without gathering."""
         was_training = model.training
         model.eval()
         try:
             return self.evaluator.evaluate(model, self.device, output_dir)
         finally:
             model.train(was_training)
+
+    @classmethod
+    def format_metrics(cls, metrics: dict[str, float]) -> str:
+        return format_method_table(metrics)

@@ -2,13 +2,13 @@
 
 The batch holds photos A and their warps B (:mod:`pointforge.data.datasets.warped_pairs`);
 both go through the network in **one** forward of ``2B`` images (one pass over the weights,
-BatchNorm sees both views). Losses, as in the paper (DESIGN.md §3)::
+BatchNorm sees both views). Losses, as in the paper (docs/keypoints.md)::
 
     loss_det     = CE(logits_A, labels_A)         (65-way, valid cells of A)
     loss_det_warped = CE(logits_B, labels_B)      (valid cells of B)
     loss_desc    = weight · hinge(desc_A, desc_B, H)   (weight = λ = 1e-4 in the paper)
 
-Evaluation is the homography benchmark (DESIGN.md §4) on photos kept out of training
+Evaluation is the homography benchmark (docs/evaluation.md) on photos kept out of training
 (``data.path``; ``pointforge data photos --split val``), with the benchmark's viewpoint and
 illumination pair settings, so that the periodic numbers are the ones the report uses.
 """
@@ -16,7 +16,6 @@ illumination pair settings, so that the periodic numbers are the ones the report
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ import pointforge.data.datasets.warped_pairs  # registers the dataset
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
 from pointforge.data.datasets.homography_pairs import DEFAULT_ILLUMINATION, DEFAULT_VIEWPOINT
-from pointforge.models.loading import load_weights
-from pointforge.registry import DATASETS, MODELS, TASKS
-from pointforge.tasks.base import Task
+from pointforge.evaluation.report import format_tables
+from pointforge.models.build import build_model
+from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.keypoints.descriptor_loss import descriptor_loss
 from pointforge.tasks.keypoints.homography_eval import HomographyEvalTask
 from pointforge.tasks.keypoints.labels import (
@@ -41,24 +40,37 @@ from pointforge.tasks.keypoints.losses import detector_loss
 
 # DESCRIPTOR_KEYS: the descriptor head's parameter names, absent from a MagicPoint checkpoint
 # (they keep their fresh initialisation here).
-from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS
+from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS, KeypointTask
+from pointforge.tasks.keypoints.options import (
+    SuperPointOptions,
+    check_adaptation,
+    check_descriptor_loss,
+    check_homography_eval,
+)
 
 
 @TASKS.register("superpoint")
-class SuperPointTask(Task):
+class SuperPointTask(KeypointTask):
     """Joint detector + descriptor training from a MagicPoint (or SuperPoint) checkpoint."""
 
+    options = SuperPointOptions
+    default_dataset = "warped_pairs"
+    default_model = "superpoint"
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        check_descriptor_loss(cfg)
+        check_homography_eval(cfg)
+        check_adaptation(cfg)
+
     def build_model(self) -> nn.Module:
-        m = self.cfg.model
-        model: nn.Module = MODELS.build(m.name, batchnorm=m.batchnorm)
+        # Starting from MagicPoint: the descriptor head is missing and stays fresh.
+        model = build_model(self.cfg, self.device, reinit=DESCRIPTOR_KEYS)
         if not getattr(model, "has_descriptor", False):
-            raise ValueError(f"task superpoint needs a model with a descriptor head, not {m.name}")
-        if m.weights:
-            # Starting from MagicPoint: the descriptor head is missing and stays fresh.
-            load_weights(model, m.weights, reinit=(*m.load.reinit_mismatched, *DESCRIPTOR_KEYS))
-        model = model.to(self.device)
-        if self.cfg.train.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            raise ValueError(
+                f"task superpoint needs a model with a descriptor head, not {self.cfg.model.name}"
+            )
         return model
 
     def build_dataset(self, split: str = "train", **overrides: Any) -> torch.utils.data.Dataset:
@@ -72,9 +84,6 @@ class SuperPointTask(Task):
         }
         kwargs.update(overrides)
         return DATASETS.build(d.name, **kwargs)
-
-    def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
-        return self.endless_loader(self.build_dataset("train"), start_iter)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         a, b = batch["image"], batch["warped_image"]  # (B, 1, H, W) each
@@ -95,6 +104,10 @@ class SuperPointTask(Task):
             "loss_desc": dl.weight
             * descriptor_loss(desc[:n], desc[n:], batch["homography"], valid[n:], dl),
         }
+
+    @classmethod
+    def format_metrics(cls, metrics: dict[str, float]) -> str:
+        return format_tables(metrics)
 
     def benchmark_config(self) -> Config:
         """This config turned into the homography benchmark's (task ``homography_eval``) on

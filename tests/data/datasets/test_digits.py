@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from pointforge.config.schema import ClassificationConfig
 from pointforge.data.datasets.digits import DigitsDataset, load_digit_images
 from pointforge.data.datasets.splits import stratified_split
 from pointforge.data.transforms.classification import build_classification_transform
+from pointforge.tasks.classification.options import ClassificationConfig
 
 
 def test_train_and_val_partition_all_digits() -> None:

@@ -185,4 +185,4 @@ def test_wrong_model_or_dataset_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="model 'magicpoint' is not a classifier"):
         run.build_task(digits_cfg(tmp_path, "model.name=magicpoint")).build_model()
     with pytest.raises(ValueError, match="dataset 'synthetic_shapes' is not a classification"):
-        run.build_task(digits_cfg(tmp_path, "data.name=synthetic_shapes")).dataset("train")
+        run.build_task(digits_cfg(tmp_path, "data.name=synthetic_shapes")).build_dataset("train")

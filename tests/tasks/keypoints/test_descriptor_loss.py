@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pointforge.config.schema import DescriptorLossConfig
 from pointforge.tasks.keypoints.descriptor_loss import (
     cell_centres,
     correspondences,
     descriptor_loss,
 )
+from pointforge.tasks.keypoints.options import DescriptorLossConfig
 
 
 def translation(tx: float, ty: float) -> torch.Tensor:

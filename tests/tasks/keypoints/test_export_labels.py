@@ -13,6 +13,8 @@ from pointforge.data.label_shards import LabelShardWriter, LabelStore
 from pointforge.tasks.keypoints.export_labels import export_labels
 
 OVERRIDES = [
+    "task=magicpoint",
+    "data.name=photo_folder",
     "device=cpu",
     "data.image_size=[64,80]",
     "adaptation.num_homographies=3",

@@ -4,7 +4,6 @@ import math
 
 import torch
 
-from pointforge.registry import LOSSES
 from pointforge.tasks.keypoints.losses import detector_loss
 
 
@@ -14,7 +13,6 @@ def test_perfect_and_uniform_logits() -> None:
     assert detector_loss(perfect, labels) < 1e-6
     uniform = torch.zeros(2, 65, 3, 4)
     assert math.isclose(float(detector_loss(uniform, labels)), math.log(65), rel_tol=1e-6)
-    assert LOSSES.get("detector_ce") is detector_loss
 
 
 def test_invalid_cells_are_ignored_and_all_invalid_is_zero() -> None:

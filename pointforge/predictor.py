@@ -1,0 +1,67 @@
+"""``load_predictor``: a checkpoint → the predictor of the task that made it.
+
+Why here and not in a family: the caller should not have to know which family a checkpoint
+belongs to. A pointforge checkpoint stores its run's config, so the task is read from it and
+the task builds its own predictor (:meth:`pointforge.tasks.base.Task.build_predictor`). A bare
+state dict without a config (the shipped keypoint weights, MagicLeap's v1 file) is routed to
+the task whose :meth:`~pointforge.tasks.base.Task.claims_state_dict` recognises its keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pointforge.config.loader import config_from_stored
+from pointforge.config.schema import Config
+from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.models.build import build_model
+from pointforge.models.loading import WeightsError, fit_state_dict, read_state_dict
+from pointforge.registry import TASKS, load_builtin
+
+
+def stored_config(path: str | Path) -> Config | None:
+    """The run config a pointforge checkpoint stored (re-validated leniently), or ``None``."""
+    obj = load_checkpoint(path)
+    stored = obj.get("config")
+    return config_from_stored(stored) if isinstance(stored, dict) else None
+
+
+def load_predictor(path: str | Path, device: str = "auto", **options: Any) -> Any:
+    """The predictor for the weights at ``path`` (see the module docstring)."""
+    load_builtin()
+    cfg = stored_config(path)
+    state = read_state_dict(path)
+    if cfg is not None:
+        task_cls = TASKS.get(str(cfg.task))
+    else:
+        claims = [name for name in TASKS.names() if TASKS.get(name).claims_state_dict(state)]
+        if not claims:
+            raise WeightsError(
+                f"weights {path} hold no stored config and no registered task recognises "
+                "their keys; pass a pointforge checkpoint (checkpoints/*.pth of a run)"
+            )
+        task_cls = TASKS.get(claims[0])
+    model = task_cls.predictor_model(cfg, state)
+    if model is None:
+        assert cfg is not None
+        # The stored architecture, without its initial weights (the file's are fitted next).
+        bare = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
+        model = build_model(bare, torch.device("cpu"), **_model_kwargs(task_cls, bare, state))
+        fit_state_dict(model, state, str(path))
+    return task_cls.build_predictor(model, cfg, device, **options)
+
+
+def _model_kwargs(task_cls: Any, cfg: Config, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The task's model arguments for a stored config, without building its datasets when
+    the task says how to read them from the weights (``model_kwargs_from_state``)."""
+    from_state = getattr(task_cls, "model_kwargs_from_state", None)
+    if from_state is not None:
+        kwargs: dict[str, Any] = from_state(cfg, state)
+        return kwargs
+    task = task_cls(cfg, torch.device("cpu"))
+    kwargs = task.model_kwargs()
+    return kwargs

@@ -1,0 +1,219 @@
+"""Config sections of the keypoint family (MagicPoint, SuperPoint, the homography benchmark).
+
+These are the family's own keys: each keypoint task lists the sections it uses in its
+``options`` dataclass, so a run's config holds only those (``docs/config.md``). Defaults cite
+the SuperPoint paper (DeTone et al. 2018) and the MagicLeap demo; see ``docs/keypoints.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pointforge.config.schema import Config
+from pointforge.config.validate import need
+from pointforge.evaluation.homography import HomographyEvalConfig
+from pointforge.geometry.homography import HomographyConfig
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """Keypoint extraction defaults (MagicLeap demo: NMS 4, border 4, threshold 0.015)."""
+
+    nms_radius: int = 4
+    border: int = 4
+    detection_threshold: float = 0.015
+    max_keypoints: int | None = 1000
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Detector evaluation on the Synthetic Shapes test split (DESIGN.md §4)."""
+
+    num_images: int = 1000
+    # null = data.batch_size.
+    batch_size: int | None = None
+    distance: float = 4.0
+    # Low threshold so that the PR curve reaches high recall; AP ranks by score anyway.
+    detection_threshold: float = 0.001
+    nms_radius: int = 4
+    border: int = 4
+    max_keypoints: int | None = 300
+    noisy: bool = True
+    baselines: tuple[str, ...] = ("fast", "harris", "shi")
+    # Number of example test images drawn into eval/detections.png.
+    num_visualize: int = 8
+
+
+@dataclass(frozen=True)
+class AdaptationConfig:
+    """Homographic adaptation (``pointforge export-labels``, DESIGN.md §3; SuperPoint paper §5).
+
+    Each image is warped by ``num_homographies`` homographies (the first is the identity), the
+    detector heatmaps are warped back and averaged, weighted by the validity masks, then NMS and
+    a threshold give the keypoint labels.
+    """
+
+    # N_h = 100 in the paper (the first is the identity).
+    num_homographies: int = 100
+    # mean: validity-weighted average of the un-warped heatmaps (paper, DESIGN.md §3);
+    # max: per-pixel maximum (a variant of the public implementations).
+    aggregation: str = field(default="mean", metadata={"choices": ("mean", "max")})
+    # Label extraction: NMS radius 4 (DESIGN.md §3), threshold and border of the MagicLeap demo.
+    detection_threshold: float = 0.015
+    nms_radius: int = 4
+    border: int = 4
+    # null = keep every keypoint above the threshold (labels, not a demo's top-k).
+    max_keypoints: int | None = None
+    # Images adapted together; their num_homographies warps are flattened into one batch.
+    images_per_batch: int = 2
+    # Warped images per network forward (bounds memory: ~20 MB per 240x320 image on the first
+    # conv); the flattened batch is cut into chunks of this size.
+    forward_batch: int = 50
+    # Images per on-disk label shard (one .npz each, written atomically).
+    shard_size: int = 256
+    # Homographies of the adaptation: the public export configs use the training amplitudes
+    # (scaling/perspective 0.2, patch 0.85, artifacts allowed); the validity masks are eroded
+    # by valid_border_margin (3 px) so zero padding does not leak into the average.
+    homographic: HomographyConfig = field(default_factory=HomographyConfig)
+
+
+@dataclass(frozen=True)
+class DescriptorLossConfig:
+    """Hinge-loss parameters; defaults = the SuperPoint paper (DESIGN.md §3)."""
+
+    positive_margin: float = 1.0
+    negative_margin: float = 0.2
+    # Weight of positive pairs (paper: 250), balancing ~1 positive per Hc*Wc negatives.
+    lambda_d: float = 250.0
+    # A cell pair is positive when the warped cell centre is closer than this, px (paper: 8).
+    threshold: float = 8.0
+    # Lambda of the total loss det(A) + det(B) + weight * desc (paper: 1e-4 with this mean
+    # over (Hc*Wc)^2 pairs per image; DESIGN.md section 3).
+    weight: float = 1e-4
+    # Images per chunk of the (B, N, N) pair computation (memory bound; see module docstring).
+    chunk: int = 4
+
+
+@dataclass(frozen=True)
+class MagicPointOptions:
+    """Sections of task ``magicpoint``: extraction defaults, the Synthetic Shapes evaluation
+    and homographic adaptation (``pointforge export-labels`` with a MagicPoint)."""
+
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+
+
+@dataclass(frozen=True)
+class SuperPointOptions:
+    """Sections of task ``superpoint``: extraction defaults, the hinge loss, the homography
+    benchmark of its periodic evaluation and adaptation (a second round of labels)."""
+
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    descriptor_loss: DescriptorLossConfig = field(default_factory=DescriptorLossConfig)
+    homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
+
+
+@dataclass(frozen=True)
+class HomographyEvalOptions:
+    """Sections of task ``homography_eval`` (evaluation only)."""
+
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    homography_eval: HomographyEvalConfig = field(default_factory=HomographyEvalConfig)
+
+
+def check_image_size(cfg: Config) -> None:
+    """SuperPoint's rule: the network downsamples by 8, so training/eval sides are multiples
+    of 8 (the predictor pads arbitrary images itself)."""
+    size = cfg.data.image_size
+    need(len(size) == 2, "data.image_size", "must be [height, width]")
+    need(
+        all(s > 0 and s % 8 == 0 for s in size),
+        "data.image_size",
+        f"sides must be positive multiples of 8, got {list(size)}",
+    )
+
+
+def check_detection(cfg: Config) -> None:
+    d = cfg.detection
+    need(d.nms_radius >= 0, "detection.nms_radius", "must be >= 0")
+    need(d.border >= 0, "detection.border", "must be >= 0")
+    need(
+        d.max_keypoints is None or d.max_keypoints >= 1,
+        "detection.max_keypoints",
+        "must be >= 1 or null",
+    )
+
+
+def check_homography_eval(cfg: Config) -> None:
+    """Task homography_eval: known methods, positive counts and radii, HPatches needs a path."""
+    h, allowed = cfg.homography_eval, ("pointforge", "sift", "orb", "gftt_sift")
+    bad = [m for m in h.methods if m not in allowed]
+    need(not bad, "homography_eval.methods", f"has unknown {bad}; valid: {list(allowed)}")
+    need(
+        len(h.methods) > 0 and len(set(h.methods)) == len(h.methods),
+        "homography_eval.methods",
+        f"must be a non-empty list without repeats, got {list(h.methods)}",
+    )
+    for key in ("pairs_per_image", "rep_keypoints", "match_keypoints"):
+        need(getattr(h, key) > 0, f"homography_eval.{key}", "must be > 0")
+    for key in ("distance", "ransac_threshold"):
+        need(getattr(h, key) > 0, f"homography_eval.{key}", "must be > 0 (pixels)")
+    need(
+        len(h.thresholds) > 0 and all(t > 0 for t in h.thresholds),
+        "homography_eval.thresholds",
+        f"must be a non-empty list of positive pixel errors, got {list(h.thresholds)}",
+    )
+    need(h.num_visualize >= 0, "homography_eval.num_visualize", "must be >= 0")
+    need(
+        cfg.task != "homography_eval" or cfg.data.name != "hpatches" or cfg.data.path is not None,
+        "data.path",
+        "must name the HPatches folder (hpatches-sequences-release) when data.name=hpatches",
+    )
+
+
+def check_adaptation(cfg: Config) -> None:
+    """Homographic adaptation (export-labels): positive counts and sizes, sane threshold."""
+    a = cfg.adaptation
+    for key in ("num_homographies", "images_per_batch", "forward_batch", "shard_size"):
+        need(getattr(a, key) >= 1, f"adaptation.{key}", f"must be >= 1, got {getattr(a, key)}")
+    need(a.nms_radius >= 0, "adaptation.nms_radius", "must be >= 0")
+    need(a.border >= 0, "adaptation.border", "must be >= 0")
+    need(
+        0.0 <= a.detection_threshold < 1.0,
+        "adaptation.detection_threshold",
+        f"must be in [0, 1), got {a.detection_threshold}",
+    )
+    need(
+        a.max_keypoints is None or a.max_keypoints >= 1,
+        "adaptation.max_keypoints",
+        "must be >= 1 or null",
+    )
+    need(
+        a.homographic.valid_border_margin >= 0,
+        "adaptation.homographic.valid_border_margin",
+        "must be >= 0",
+    )
+
+
+def check_descriptor_loss(cfg: Config) -> None:
+    """SuperPoint training (task superpoint): its inputs exist, hinge-loss values are sane."""
+    dl = cfg.descriptor_loss
+    need(dl.weight >= 0, "descriptor_loss.weight", f"must be >= 0, got {dl.weight}")
+    need(dl.lambda_d > 0, "descriptor_loss.lambda_d", f"must be > 0, got {dl.lambda_d}")
+    need(dl.threshold > 0, "descriptor_loss.threshold", f"must be > 0 px, got {dl.threshold}")
+    need(dl.chunk >= 1, "descriptor_loss.chunk", f"must be >= 1, got {dl.chunk}")
+    need(
+        dl.negative_margin < dl.positive_margin,
+        "descriptor_loss.negative_margin",
+        f"must be below positive_margin ({dl.negative_margin} vs {dl.positive_margin})",
+    )
+    # Existence is checked when the data is built (named errors from the photo folder and the
+    # label store), so that `pointforge config` works before the data is prepared.
+    for key, how in (("root", "pointforge data photos"), ("labels", "pointforge export-labels")):
+        need(
+            getattr(cfg.data, key) is not None,
+            f"data.{key}",
+            f"must be set for task superpoint (make it with `{how}`)",
+        )
