@@ -1,0 +1,232 @@
+"""CenterNet ("Objects as Points", Zhou et al. 2019) with its ResNet + up-convolution neck.
+
+Why this shape: CenterNet predicts every object as the peak of a per-class heatmap at output
+stride 4, plus the box size and the sub-cell offset of the centre at that peak. The paper's
+ResNet variant (§5, "Implementation details") takes a plain ResNet (stride 32) and adds three
+up-convolution stages that bring it back to stride 4; each stage is a 3×3 (deformable) conv,
+then a 4×4 transposed conv with stride 2, with 256, 128, 64 channels. Three heads — heatmap,
+size, offset — each a 3×3 conv with ``head_conv`` channels, ReLU and a 1×1 conv, read the
+stride-4 features.
+
+Input: ``(B, 3, H, W)`` float RGB in [0, 1]; the model normalises it with the ImageNet
+mean/std itself (so predictors, exports and the training loop all feed the same [0, 1] image).
+H and W must be multiples of 32 (the backbone's stride). Output: a dict of
+``heatmap`` ``(B, C, H/4, W/4)`` logits, ``wh`` ``(B, 2, H/4, W/4)`` box width/height in
+output cells, ``offset`` ``(B, 2, H/4, W/4)`` centre offset in output cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models import ResNet, resnet18, resnet34, resnet50
+from torchvision.ops import DeformConv2d
+
+from pointforge.registry import MODELS
+
+OUTPUT_STRIDE = 4  # ResNet stride 32, halved three times by the neck
+BACKBONE_STRIDE = 32
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (RGB)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_BACKBONES: dict[int, Callable[..., ResNet]] = {18: resnet18, 34: resnet34, 50: resnet50}
+
+
+@dataclass(frozen=True)
+class CenterNetParams:
+    """Architecture parameters (config keys under ``model.``)."""
+
+    # ResNet depth of the torchvision backbone; the paper reports ResNet-18 and ResNet-101,
+    # we offer the three depths torchvision builds cheaply.
+    depth: int = field(default=18, metadata={"choices": (18, 34, 50)})
+    # Modulated deformable 3×3 conv (DCNv2) before each up-convolution, as in the paper's
+    # ResNet variant ("ResNet-DCN"); False uses a plain 3×3 conv (exports to ONNX, see
+    # pointforge/tasks/detection/onnx_export.py).
+    deform: bool = False
+    # Output channels of the three up-convolution stages: the paper's ResNet variant
+    # "change[s] the channels of the three upsampling layers to 256, 128, 64".
+    neck_channels: tuple[int, int, int] = (256, 128, 64)
+    # Hidden width of each head's 3×3 conv; 64 for the ResNet backbones in the paper's code.
+    head_conv: int = 64
+    # Initial foreground probability of the heatmap: bias = -log((1 - p) / p) = -2.19 for
+    # p = 0.1, the paper's value (the focal-loss prior of Lin et al. 2017, §4.1).
+    prior_prob: float = 0.1
+    # Initialise the transposed convs as bilinear upsampling ("The up-convolutional kernels
+    # are initialized as bilinear interpolation", paper §5).
+    bilinear_upsample_init: bool = True
+
+    def __post_init__(self) -> None:
+        if self.depth not in _BACKBONES:
+            raise ValueError(f"model.depth must be one of {sorted(_BACKBONES)}, got {self.depth}")
+        if len(self.neck_channels) != 3 or min(self.neck_channels) < 1:
+            raise ValueError(
+                f"model.neck_channels must be three positive ints, got {self.neck_channels}"
+            )
+        if self.head_conv < 1:
+            raise ValueError(f"model.head_conv must be >= 1, got {self.head_conv}")
+        if not 0.0 < self.prior_prob < 1.0:
+            raise ValueError(f"model.prior_prob must be in (0, 1), got {self.prior_prob}")
+
+
+class ModulatedDeformConv3x3(nn.Module):
+    """DCNv2 3×3 conv: ``torchvision.ops.DeformConv2d`` with predicted offsets and mask.
+
+    A plain 3×3 conv predicts 27 channels per position: 18 offsets (dy, dx for each of the 9
+    taps, torchvision's layout) and 9 mask logits. It starts at zero, so the layer starts as an
+    ordinary 3×3 conv whose taps are weighted by sigmoid(0) = 0.5 (Zhu et al. 2019, DCNv2 §3:
+    offsets and modulation "initialized to 0 and 0.5").
+    ``(B, C_in, H, W) → (B, C_out, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.offset_mask = nn.Conv2d(in_channels, 3 * 9, 3, padding=1)
+        nn.init.zeros_(self.offset_mask.weight)
+        nn.init.zeros_(self.offset_mask.bias)
+        self.conv = DeformConv2d(in_channels, out_channels, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        om = self.offset_mask(x)
+        offset, mask = om[:, :18], om[:, 18:].sigmoid()
+        return self.conv(x, offset, mask)
+
+
+def _bilinear_(weight: torch.Tensor) -> None:
+    """Fill a ``(C_in, C_out, k, k)`` transposed-conv weight with a bilinear kernel.
+
+    Every output channel gets the same separable triangle filter on every input channel
+    that shares its index; the other input channels get zero, so each channel is upsampled on
+    its own (the weight is square in channels here, C_in == C_out).
+    """
+    k = weight.shape[-1]
+    factor = (k + 1) // 2
+    centre = factor - 1 if k % 2 == 1 else factor - 0.5
+    og = torch.arange(k, dtype=torch.float64)
+    tri = 1 - (og - centre).abs() / factor
+    kernel = (tri[:, None] * tri[None, :]).to(weight.dtype)
+    with torch.no_grad():
+        weight.zero_()
+        for c in range(min(weight.shape[0], weight.shape[1])):
+            weight[c, c] = kernel
+
+
+class UpStage(nn.Sequential):
+    """One neck stage: 3×3 (deformable) conv-BN-ReLU, 4×4 stride-2 up-conv-BN-ReLU.
+
+    ``(B, C_in, H, W) → (B, C_out, 2H, 2W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, deform: bool, bilinear: bool) -> None:
+        conv: nn.Module = (
+            ModulatedDeformConv3x3(in_channels, out_channels)
+            if deform
+            else nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        )
+        # kernel 4, stride 2, padding 1 doubles the size exactly: (H - 1)·2 - 2 + 4 = 2H.
+        up = nn.ConvTranspose2d(out_channels, out_channels, 4, stride=2, padding=1, bias=False)
+        if bilinear:
+            _bilinear_(up.weight)
+        super().__init__(
+            conv,
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            up,
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+def _head(in_channels: int, hidden: int, out_channels: int, bias: float) -> nn.Sequential:
+    """3×3 conv → ReLU → 1×1 conv; the last bias starts at ``bias``."""
+    head = nn.Sequential(
+        nn.Conv2d(in_channels, hidden, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, out_channels, 1),
+    )
+    nn.init.constant_(head[-1].bias, bias)
+    return head
+
+
+class CenterNet(nn.Module):
+    """CenterNet with a torchvision ResNet backbone (random init, nothing downloaded).
+
+    ``forward(images (B, 3, H, W) in [0, 1]) → {"heatmap": (B, C, H/4, W/4) logits,
+    "wh": (B, 2, H/4, W/4), "offset": (B, 2, H/4, W/4)}``; see the module docstring.
+    """
+
+    stride = OUTPUT_STRIDE
+
+    def __init__(self, num_classes: int, params: CenterNetParams | None = None) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"CenterNet num_classes must be >= 1, got {num_classes}")
+        self.params = params = params or CenterNetParams()
+        self.num_classes = num_classes
+        resnet = _BACKBONES[params.depth](weights=None)
+        # Everything up to layer4 (stride 32); the classifier (avgpool, fc) is not used.
+        self.backbone = nn.Sequential(
+            resnet.conv1,
+            resnet.bn1,
+            resnet.relu,
+            resnet.maxpool,
+            resnet.layer1,
+            resnet.layer2,
+            resnet.layer3,
+            resnet.layer4,
+        )
+        in_ch = resnet.fc.in_features  # 512 for ResNet-18/34, 2048 for ResNet-50
+        stages = []
+        for out_ch in params.neck_channels:
+            stages.append(UpStage(in_ch, out_ch, params.deform, params.bilinear_upsample_init))
+            in_ch = out_ch
+        self.neck = nn.Sequential(*stages)
+        prior_bias = -math.log((1 - params.prior_prob) / params.prior_prob)  # -2.19 for 0.1
+        self.heatmap = _head(in_ch, params.head_conv, num_classes, prior_bias)
+        self.wh = _head(in_ch, params.head_conv, 2, 0.0)
+        self.offset = _head(in_ch, params.head_conv, 2, 0.0)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"CenterNet expects images (B, 3, H, W), got {tuple(images.shape)}")
+        h, w = images.shape[-2:]
+        if not torch.jit.is_tracing() and (h % BACKBONE_STRIDE or w % BACKBONE_STRIDE):
+            raise ValueError(
+                f"CenterNet input height and width must be multiples of {BACKBONE_STRIDE}, "
+                f"got {h}×{w} (pad the image; see pointforge/tasks/detection/predictor.py)"
+            )
+        x = (images - self.mean) / self.std
+        feats = self.neck(self.backbone(x))
+        return {"heatmap": self.heatmap(feats), "wh": self.wh(feats), "offset": self.offset(feats)}
+
+
+def _factory(depth: int) -> Callable[..., CenterNet]:
+    def build(num_classes: int, **params: Any) -> CenterNet:
+        if "depth" in params and params["depth"] != depth:
+            raise ValueError(
+                f"centernet_resnet{depth} is fixed to depth {depth}, got depth={params['depth']}"
+            )
+        params.pop("depth", None)
+        unknown = set(params) - set(CenterNetParams.__dataclass_fields__)
+        if unknown:
+            raise TypeError(
+                f"centernet_resnet{depth}: unknown model params {sorted(unknown)}; "
+                f"valid: {sorted(CenterNetParams.__dataclass_fields__)}"
+            )
+        if "neck_channels" in params:
+            params["neck_channels"] = tuple(params["neck_channels"])
+        return CenterNet(num_classes, replace(CenterNetParams(), depth=depth, **params))
+
+    build.__name__ = build.__qualname__ = f"centernet_resnet{depth}"
+    build.__doc__ = f"CenterNet on ResNet-{depth}; ``params`` are :class:`CenterNetParams` fields."
+    return build
+
+
+centernet_resnet18 = MODELS.register("centernet_resnet18")(_factory(18))
+centernet_resnet34 = MODELS.register("centernet_resnet34")(_factory(34))
+centernet_resnet50 = MODELS.register("centernet_resnet50")(_factory(50))
