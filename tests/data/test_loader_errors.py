@@ -179,10 +179,9 @@ def test_shared_memory_detection_and_non_data_errors() -> None:
 
 
 def test_sharing_strategy_config_key() -> None:
-    assert (
-        load_config(None, ["task=magicpoint"]).data.sharing_strategy is None
-    )  # torch's default kept
-    cfg = load_config(None, ["data.sharing_strategy=file_system"])
+    mp = ["task=magicpoint"]
+    assert load_config(None, mp).data.sharing_strategy is None  # torch's default kept
+    cfg = load_config(None, [*mp, "data.sharing_strategy=file_system"])
     assert cfg.data.sharing_strategy == "file_system"
     with pytest.raises(ConfigError, match=r"data\.sharing_strategy.*file_sytem"):
-        load_config(None, ["data.sharing_strategy=file_sytem"])
+        load_config(None, [*mp, "data.sharing_strategy=file_sytem"])

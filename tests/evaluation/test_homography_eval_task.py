@@ -63,7 +63,8 @@ def test_eval_writes_table_report_and_plots(tmp_path: Path, capsys: pytest.Captu
     [
         (["homography_eval.methods=[sift,surf]"], "'homography_eval.methods' has unknown"),
         (["homography_eval.thresholds=[0.0]"], "'homography_eval.thresholds'"),
-        (["data.name=hpatches"], "'data.path' must name the HPatches folder"),
+        # homography_pairs' keys (data.homographic, ...) are not hpatches' keys: refused, named.
+        (["data.name=hpatches"], "unknown config key 'data.homographic'"),
         (["data.name=hpatchs"], "Did you mean 'hpatches'?"),
     ],
 )
@@ -73,6 +74,13 @@ def test_bad_config_is_one_named_line(
     assert main(["config", CONFIG, *overrides]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_hpatches_needs_its_path(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = tmp_path / "hp.yaml"
+    config.write_text("task: homography_eval\ndata: {name: hpatches}\n")
+    assert main(["config", str(config)]) == 2
+    assert "'data.path' must name the HPatches folder" in capsys.readouterr().err
 
 
 def test_task_is_evaluation_only() -> None:

@@ -125,6 +125,7 @@ def test_magicpoint_task_loads_superpoint_weights_but_not_foreign_ones(tmp_path:
     cfg = load_config(
         None,
         [
+            "task=magicpoint",
             f"model.weights={tmp_path / 'ten_cells.pth'}",
             "device=cpu",
             "model.load.reinit_mismatched=['convPb\\.']",

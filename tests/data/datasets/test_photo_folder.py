@@ -68,7 +68,10 @@ def test_every_dataset_is_a_valid_data_name_in_a_fresh_process() -> None:
     # A fresh interpreter: registration must not depend on which module a test imported first.
     code = (
         "from pointforge.config import load_config\n"
-        "for name in ['photo_folder', 'hpatches', 'homography_pairs', 'digits']:\n"
-        "    assert load_config(None, [f'data.name={name}']).data.name == name\n"
+        "for task, name in [('magicpoint', 'photo_folder'), ('homography_eval', 'hpatches'),\n"
+        "                   ('homography_eval', 'homography_pairs'), ('classification', 'digits')]:\n"
+        "    over = [f'task={task}', f'data.name={name}', 'data.path=x']\n"
+        "    over = over if name == 'hpatches' else over[:2]\n"
+        "    assert load_config(None, over).data.name == name\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

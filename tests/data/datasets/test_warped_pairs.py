@@ -12,6 +12,7 @@ import torch
 
 from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import load_config
+from pointforge.tasks.keypoints.magicpoint import POINT_KEYS
 from pointforge.data.datasets.photo_folder import write_sample_photos
 from pointforge.data.datasets.warped_pairs import WarpedPairs
 from pointforge.data.label_shards import LabelStoreError
@@ -28,6 +29,8 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     photos = root / "photos"
     write_sample_photos(photos, ["camera", "coins", "astronaut"])
     overrides = [
+        "task=magicpoint",
+        "data.name=photo_folder",
         "device=cpu",
         f"data.image_size=[{SIZE[0]},{SIZE[1]}]",
         "adaptation.num_homographies=2",
@@ -72,7 +75,7 @@ def test_samples_follow_the_global_rng_and_collate(labelled: tuple[Path, Path]) 
     np.random.seed(0)
     again = ds[1]
     assert torch.equal(first["homography"], again["homography"])
-    batch = collate([ds[0], ds[1]])
+    batch = collate([ds[0], ds[1]], as_list=POINT_KEYS)
     assert batch["image"].shape == (2, 1, *SIZE)
     assert isinstance(batch["points"], list) and isinstance(batch["warped_points"], list)
 
