@@ -110,8 +110,9 @@ class RankAccumulator:
         big = torch.iinfo(torch.int32).max
         first = torch.where(good, rank, big).min(dim=1).values
         last = torch.where(good, rank, -1).max(dim=1).values
-        precision = hits.double() / (rank + 1).double()
-        ap = (precision * good).sum(dim=1) / num_good.clamp(min=1)
+        # precision at each correct match (rank >= 0 there; elsewhere it is masked out)
+        precision = hits.double() / (rank + 1).clamp(min=1).double()
+        ap = torch.where(good, precision, 0.0).sum(dim=1) / num_good.clamp(min=1)
         inp = num_good.double() / (last + 1).clamp(min=1).double()
         first_valid = first[valid].long()
         counts = torch.bincount(first_valid.clamp(max=self.max_rank), minlength=self.max_rank + 1)
