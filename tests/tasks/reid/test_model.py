@@ -58,3 +58,16 @@ def test_gem_pooling() -> None:
     model = ReIDNet(3, ReIDNetParams(depth=18, pooling="gem"))
     model(X)["logits"].sum().backward()
     assert model.pool.p.grad is not None
+
+
+def test_backbone_weights_file(tmp_path) -> None:
+    from torchvision.models import resnet18
+
+    source = resnet18(weights=None)
+    path = tmp_path / "r18.pth"
+    torch.save(source.state_dict(), path)
+    model = ReIDNet(3, ReIDNetParams(depth=18, backbone_weights=str(path)))
+    torch.testing.assert_close(model.backbone[0].weight, source.conv1.weight)
+    torch.save({"conv1.weight": source.conv1.weight}, path)
+    with pytest.raises(ValueError, match="missing keys"):
+        ReIDNet(3, ReIDNetParams(depth=18, backbone_weights=str(path)))
