@@ -9,8 +9,12 @@ evaluator (``pointforge/tasks/reid/metrics.py``) holds one query chunk at a time
 
 Each case runs in a fresh subprocess and reports wall time and its peak resident memory
 (``ru_maxrss``) minus the resident memory after the features were made, i.e. the extra memory
-the evaluation needs. The naive evaluation runs at ``--naive-size`` (default 5000 × 5000),
-where it fits, and the chunked one at the same size for the ratio, plus at ``--size``.
+the evaluation needs. glibc's ``malloc`` keeps freed blocks of up to 32 MB for reuse
+(its mmap threshold grows after each large free), which would make that figure depend on the
+allocation history; the children run with ``MALLOC_MMAP_THRESHOLD_=1MiB`` so blocks above
+1 MiB go back to the OS when freed and the peak is the working set. The naive evaluation
+runs at ``--naive-size`` (default 5000 × 5000), where it fits, and the chunked one at the
+same size for the ratio, plus at ``--size``.
 
     nice python benchmarks/bench_reid_eval.py                     # 20k × 20k, 512-d
     nice python benchmarks/bench_reid_eval.py --size 8000 --naive-size 4000 --rerank-size 2000
@@ -106,6 +110,7 @@ def run(case: str, nq: int, ng: int, dim: int, chunk: int) -> dict[str, float]:
            "--dim", str(dim), "--chunk", str(chunk)]  # fmt: skip
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 20)  # see the module docstring
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"benchmark case {case} failed:\n{out.stderr}")

@@ -45,6 +45,16 @@ def _sq_distances(feats: torch.Tensor, sq: torch.Tensor, rows: slice, cols: slic
     return (sq[rows, None] + sq[None, cols] - 2.0 * (a @ b.t())).clamp(min=0)
 
 
+def _nearest(d: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices ``(r, k)`` of the ``k`` smallest entries of each row of ``d (r, N)``, nearest
+    first, equal distances in index order (a stable argsort's first ``k``; ``topk`` itself
+    does not order ties, and a full sort of every row would cost O(N log N) per row)."""
+    values, index = torch.topk(d, k, dim=1, largest=False, sorted=False)
+    by_index = torch.argsort(index, dim=1)
+    values, index = values.gather(1, by_index), index.gather(1, by_index)
+    return index.gather(1, torch.sort(values, dim=1, stable=True).indices)
+
+
 def _reciprocal(initial_rank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``R(i, k)`` for all ``i``: indices ``(N, k+1)`` and a membership mask ``(N, k+1)``."""
     forward = initial_rank[:, : k + 1]
@@ -142,9 +152,7 @@ def rerank_distance_chunks(
     for s in range(0, n, chunk_size):
         d = _sq_distances(feats, sq, slice(s, s + chunk_size), slice(0, n))
         maxima.append(d.max(dim=1).values.clamp(min=1e-12))
-        # Sorted; ties go to the lower index, like a stable argsort of the row.
-        order = torch.sort(d, dim=1, stable=True).indices[:, : k1 + 1]
-        ranks.append(order)
+        ranks.append(_nearest(d, k1 + 1))
     initial_rank, row_max = torch.cat(ranks), torch.cat(maxima)
 
     rows, cols = _expanded_sets(initial_rank, k1, max(1, chunk_size // 4))
