@@ -40,7 +40,7 @@ class ReIDEvalOptions:
     rerank_k1: int = K1  # Zhong et al. 2017, §4.3
     rerank_k2: int = K2  # Zhong et al. 2017, §4.3
     rerank_lambda: float = LAMBDA  # Zhong et al. 2017, §4.3
-    # Queries per distance chunk (memory ≈ 40·chunk·G bytes, see metrics.py).
+    # Queries per distance chunk (memory ≈ 50·chunk·G bytes, see metrics.py).
     chunk_size: int = DEFAULT_CHUNK
 
 

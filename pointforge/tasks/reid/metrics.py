@@ -16,8 +16,9 @@ Queries with no valid gallery match are left out of every mean and counted in
 ``num_no_match``.
 
 Memory: the full ``(Q, G)`` distance matrix is never built; each chunk of ``c`` queries uses
-about ``40·c·G`` bytes (the chunk's distances, sort order and a few per-entry masks and
-cumulative counts), e.g. 100 MB for ``c = 128`` against a 20 000-image gallery.
+about ``50·c·G`` bytes (the chunk's distances, sort order, gathered pids/cameras, a few
+per-entry masks and cumulative counts), e.g. ~130 MB for ``c = 128`` against a 20 000-image
+gallery (``benchmarks/bench_reid_eval.py`` measures it).
 """
 
 from __future__ import annotations

@@ -105,6 +105,7 @@ def _finish(
     transform: Transform | None,
 ) -> ReIDImageSet:  # fmt: skip
     """Junk policy, readability check, relabelling; returns the dataset."""
+    junk = 0
     if split != "gallery":
         junk = sum(r.pid == JUNK for r in records)
         if junk:
@@ -116,6 +117,7 @@ def _finish(
         records, mapping = relabel(records)
     dataset = ReIDImageSet(records, split, transform, name)
     dataset.skipped = skipped  # type: ignore[attr-defined]
+    dataset.num_junk_dropped = junk  # type: ignore[attr-defined]
     dataset.pid_mapping = mapping  # type: ignore[attr-defined]
     return dataset
 

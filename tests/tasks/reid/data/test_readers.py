@@ -40,7 +40,7 @@ def test_market_splits(tmp_path: Path) -> None:
     train = market1501("train", params)
     assert train.pids.tolist() == [0, 0, 1]  # junk dropped, 2 → 0, 7 → 1
     assert train.camids.tolist() == [0, 1, 2]  # cameras 1..3 → 0..2
-    assert train.num_classes == 2
+    assert train.num_classes == 2 and train.num_junk_dropped == 1
     gallery = market1501("gallery", params)
     assert sorted(gallery.pids.tolist()) == [-1, 0, 5]  # junk and distractor kept
     item = gallery[0]
