@@ -28,14 +28,29 @@ def load_predictor(weights: str | Path | None = None, device: str = "auto", **op
 
     ``weights=None`` loads the default weights shipped inside the package (see
     ``pointforge/weights/*.json`` for how they were made). A pointforge checkpoint and a
-    MagicLeap-v1 state dict both work. ``options``: ``max_keypoints``, ``detection_threshold``,
-    ``nms_radius``, ``border``.
+    MagicLeap-v1 state dict both work. ``options``: ``max_keypoints`` (1000; ``None`` for
+    all), ``detection_threshold``, ``nms_radius``, ``border``, ``tile_size`` (1024: larger
+    images run the network in tiles to bound memory; ``None`` for whole images); see
+    :class:`~pointforge.tasks.keypoints.predictor.KeypointPredictor`.
     """
+    import difflib
+    import inspect
+
     from pointforge.tasks.keypoints.predictor import (
         KeypointPredictor,
         build_model_for_state_dict,
         load_state_dict_from_file,
     )
+
+    known = [p for p in inspect.signature(KeypointPredictor).parameters if p != "model"]
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TypeError(
+                f"load_predictor() got an unknown option {name!r}; {hint}options are: "
+                + ", ".join(known)
+            )
 
     path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
     if weights is None and not path.is_file():
