@@ -192,6 +192,7 @@ def test_fixed_size_file_given_another_size_says_what_it_expects(fixed_export, o
 
 def test_out_path_creates_only_the_files_own_folder(tmp_path, capsys):
     """Issue 11.9: ``--out /nonexistent/x.onnx`` made a folder at the filesystem root."""
+    import shutil
     import uuid
 
     from pointforge.export.onnx import _check_out_path
@@ -206,8 +207,8 @@ def test_out_path_creates_only_the_files_own_folder(tmp_path, capsys):
         assert f"folder {top} does not exist" in err and len(err.strip().splitlines()) == 1
         assert not top.exists()
     finally:
-        if top.exists():
-            top.rmdir()
+        if top.exists():  # only if the check failed: do not leave it at the root
+            shutil.rmtree(top)
     with pytest.raises(FileNotFoundError, match=f"folder {tmp_path / 'a'} does not exist"):
         _check_out_path(tmp_path / "a" / "b" / "x.onnx")  # a chain of missing folders
     assert not (tmp_path / "a").exists()
