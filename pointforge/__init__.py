@@ -30,8 +30,10 @@ def load_predictor(weights: str | Path | None = None, device: str = "auto", **op
     ``pointforge/weights/*.json`` for how they were made). A pointforge checkpoint carries its
     run's config, so its task is read from it (a detection checkpoint gives a box detector, a
     re-ID checkpoint an embedder, ...); a MagicLeap-v1 state dict is a keypoint model.
-    ``options`` are the task predictor's own, e.g. for keypoints ``max_keypoints``,
-    ``detection_threshold``, ``nms_radius``, ``border``.
+    ``options`` are the task predictor's own, e.g. for keypoints ``max_keypoints`` (1000;
+    ``None`` for all), ``detection_threshold``, ``nms_radius``, ``border``, ``tile_size``
+    (1024: larger images run in tiles to bound memory); an unknown option is refused with the
+    closest valid name.
     """
     from pointforge.predictor import load_predictor as load
 

@@ -10,6 +10,8 @@ the task whose :meth:`~pointforge.tasks.base.Task.claims_state_dict` recognises 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,20 @@ def load_predictor(path: str | Path, device: str = "auto", **options: Any) -> An
         model = build_model(bare, torch.device("cpu"), **_model_kwargs(task_cls, bare, state))
         fit_state_dict(model, state, str(path))
     return task_cls.build_predictor(model, cfg, device, **options)
+
+
+def check_options(factory: Any, options: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    """Refuse an option ``factory`` does not take with the closest valid name, instead of a
+    bare ``TypeError`` ("did you mean 'max_keypoints'?")."""
+    known = [p for p in inspect.signature(factory).parameters if p not in skip]
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise TypeError(
+                f"load_predictor() got an unknown option {name!r}; {hint}options are: "
+                + ", ".join(known)
+            )
 
 
 def _model_kwargs(task_cls: Any, cfg: Config, state: dict[str, torch.Tensor]) -> dict[str, Any]:

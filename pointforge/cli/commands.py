@@ -11,8 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pointforge.config.loader import dump_config, load_config
 
 
@@ -147,45 +145,4 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
         f"wrote {args.num} images to {Path(args.out) / 'images'} and points to "
         f"{Path(args.out) / 'points'}"
     )
-    return 0
-
-
-def cmd_detect(args: argparse.Namespace) -> int:
-    import cv2
-
-    from pointforge import load_predictor
-    from pointforge.visualization import draw_keypoints, save_png
-
-    pred = load_predictor(
-        args.weights,
-        device=args.device,
-        max_keypoints=args.max_keypoints,
-        detection_threshold=args.threshold,
-        nms_radius=args.nms_radius,
-        border=args.border,
-    )
-    arrays: dict[str, np.ndarray] = {}
-    for path in args.images:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        if image.ndim == 3 and image.shape[2] == 4:
-            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-        if image.dtype != np.uint8:
-            raise ValueError(f"image {path} has dtype {image.dtype}; expected 8-bit")
-        out = pred(image)
-        stem = Path(path).stem
-        if stem in {k.split("/")[0] for k in arrays}:
-            stem = str(Path(path)).replace("/", "_")
-        arrays[f"{stem}/keypoints"] = out["keypoints"]
-        arrays[f"{stem}/scores"] = out["scores"]
-        if out["descriptors"] is not None:
-            arrays[f"{stem}/descriptors"] = out["descriptors"]
-        print(f"{path}: {len(out['keypoints'])} keypoints")
-        if args.draw:
-            save_png(Path(args.draw) / f"{stem}.png", draw_keypoints(image, out["keypoints"]))
-    out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out_path, **arrays)
-    print(f"wrote {out_path}")
     return 0

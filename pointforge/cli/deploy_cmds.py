@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pointforge.export.onnx import DEFAULT_OPSET, EXPORTERS
+# Mirrors of pointforge.export.onnx.DEFAULT_OPSET / EXPORTERS (a test keeps them equal):
+# importing that module here would load torch for every ``pointforge --help``.
+DEFAULT_OPSET = 18
+EXPORTERS = ("dynamo", "torchscript")
 
 # The second input size a dynamic export is verified at (batch 2), to show H, W and the batch
 # really are free; the export size itself is always checked first.

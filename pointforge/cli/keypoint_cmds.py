@@ -1,8 +1,12 @@
-"""``pointforge convert magicleap`` and ``pointforge match``: keypoint-model utilities.
+"""``pointforge detect``, ``convert magicleap`` and ``match``: keypoint-model utilities.
 
 Kept apart from :mod:`pointforge.cli.commands` so these subcommands register themselves
 (:func:`add_parsers`) and ``main.py`` needs one line for them. Each command only parses and
 calls the library (:mod:`pointforge.models.convert`, :mod:`pointforge.tasks.keypoints.matching`).
+Images are read by :func:`pointforge.data.image_io.read_image` in colour and turned grey by the
+predictor, so ``detect`` and ``match`` see the same grey image (one conversion path) and a
+truncated file is refused by name. Heavy modules (torch, OpenCV) are imported inside the
+commands so that ``pointforge --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,9 +17,56 @@ from typing import Any
 
 import numpy as np
 
+BAD_IMAGE_POLICIES = ("error", "skip")
+
+
+def _add_predictor_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``detect`` and ``match`` (the predictor's; defaults are its own)."""
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="checkpoint or MagicLeap-v1 state dict (default: the "
+        "weights shipped in the package, pointforge/weights/superpoint.pth)",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--max-keypoints", type=int, default=1000, help="most keypoints per image")
+    p.add_argument(
+        "--threshold", type=float, default=0.015, help="detection threshold on the heatmap"
+    )
+
 
 def add_parsers(sub: Any) -> None:
-    """Add the ``convert`` and ``match`` subparsers to ``sub`` (argparse subparsers)."""
+    """Add the ``detect``, ``convert`` and ``match`` subparsers to ``sub``."""
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    p = sub.add_parser(
+        "detect",
+        help="detect keypoints in images and save them to .npz",
+        formatter_class=defaults,
+        description="Run a keypoint model on IMAGE files; writes one .npz with "
+        "<stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for SuperPoint "
+        "models, <stem>/descriptors (N, D). An empty, truncated or undecodable image is "
+        "named; the results of every image read before it are still written.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, help="output .npz file")
+    _add_predictor_args(p)
+    p.add_argument("--nms-radius", type=int, default=4, help="non-maximum suppression radius, px")
+    p.add_argument("--border", type=int, default=4, help="drop keypoints this close to the edge")
+    p.add_argument(
+        "--on-bad-image",
+        choices=BAD_IMAGE_POLICIES,
+        default="error",
+        help="error: stop at the first unreadable image (exit 2; the results before it are "
+        "written); skip: leave it out, list it and go on",
+    )
+    p.add_argument(
+        "--draw",
+        default=None,
+        metavar="DIR",
+        help="also write <DIR>/<stem>.png with the keypoints drawn",
+    )
+    p.set_defaults(func=cmd_detect)
+
     p = sub.add_parser("convert", help="import third-party weights")
     csub = p.add_subparsers(dest="convert_command", required=True, metavar="FORMAT")
     c = csub.add_parser(
@@ -33,18 +84,18 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "match",
         help="match two images and estimate a homography",
+        formatter_class=defaults,
         description="Extract keypoints and descriptors from IMG1 and IMG2, match them by "
         "mutual nearest neighbour, estimate a homography with OpenCV RANSAC and write a "
-        "side-by-side figure (inliers green, outliers red). Needs a model with a descriptor "
-        "head (SuperPoint); prints the match and inlier counts and the estimated H.",
+        "side-by-side figure (inliers green, outliers red, counts in a legend). Needs a model "
+        "with a descriptor head (SuperPoint); prints the match and inlier counts and the "
+        "estimated H, and warns 'no reliable homography' when there are fewer than 15 "
+        "inliers or the inlier ratio is below 0.25 (COLMAP's two-view defaults).",
     )
     p.add_argument("image1", metavar="IMG1")
     p.add_argument("image2", metavar="IMG2")
-    p.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
     p.add_argument("--out", required=True, help="output PNG, e.g. match.png")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--max-keypoints", type=int, default=1000, help="per image (default 1000)")
-    p.add_argument("--threshold", type=float, default=0.015, help="detection threshold")
+    _add_predictor_args(p)
     p.add_argument(
         "--ransac-threshold", type=float, default=3.0, help="RANSAC reprojection error, px"
     )
@@ -66,27 +117,90 @@ def cmd_convert_magicleap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_image(path: str) -> np.ndarray:
-    import cv2
+def _check_predictor_args(args: argparse.Namespace) -> None:
+    if args.max_keypoints is not None and args.max_keypoints < 1:
+        raise ValueError(f"--max-keypoints must be >= 1, got {args.max_keypoints}")
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise ValueError(f"cannot read image {path} (not an image OpenCV can decode)")
-    return image
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Detect in every IMAGE; the ``.npz`` holds every image read, whatever the policy."""
+    from pointforge import load_predictor
+    from pointforge.data.image_io import UnreadableImageError, read_image
+    from pointforge.visualization import draw_keypoints, save_png
+
+    _check_predictor_args(args)
+    pred = load_predictor(
+        args.weights,
+        device=args.device,
+        max_keypoints=args.max_keypoints,
+        detection_threshold=args.threshold,
+        nms_radius=args.nms_radius,
+        border=args.border,
+    )
+    arrays: dict[str, np.ndarray] = {}
+    failed: list[UnreadableImageError] = []
+    for path in args.images:
+        try:
+            image = read_image(path)  # BGR; the predictor makes it grey, as in ``match``
+        except UnreadableImageError as exc:
+            failed.append(exc)
+            if args.on_bad_image == "error":
+                break
+            print(f"{path}: skipped: {exc.reason}")
+            continue
+        out = pred(image)
+        stem = Path(path).stem
+        if stem in {k.split("/")[0] for k in arrays}:
+            stem = str(Path(path)).replace("/", "_")
+        arrays[f"{stem}/keypoints"] = out["keypoints"]
+        arrays[f"{stem}/scores"] = out["scores"]
+        if out["descriptors"] is not None:
+            arrays[f"{stem}/descriptors"] = out["descriptors"]
+        print(f"{path}: {len(out['keypoints'])} keypoints")
+        if args.draw:
+            save_png(Path(args.draw) / f"{stem}.png", draw_keypoints(image, out["keypoints"]))
+    done = len({k.split("/")[0] for k in arrays})
+    out_path = Path(args.out)
+    if done:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out_path, **arrays)
+        print(f"wrote {out_path} ({done} of {len(args.images)} images)")
+    if failed and args.on_bad_image == "error":
+        rest = len(args.images) - done - 1
+        written = f"the {done} image(s) before it are in {out_path}" if done else "nothing written"
+        raise UnreadableImageError(
+            failed[0].path,
+            f"{failed[0].reason} ({written}; {rest} not processed; "
+            "--on-bad-image skip leaves bad images out)",
+        )
+    if failed:
+        print(
+            f"skipped {len(failed)} unreadable image(s): " + ", ".join(str(e.path) for e in failed)
+        )
+    if not done:
+        raise ValueError(f"none of the {len(args.images)} images could be read; nothing written")
+    return 0
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    import sys
+
     from pointforge import DEFAULT_WEIGHTS, load_predictor
-    from pointforge.tasks.keypoints.matching import draw_matches, match_features
+    from pointforge.data.image_io import read_image
+    from pointforge.tasks.keypoints.matching import (
+        MIN_RELIABLE_INLIER_RATIO,
+        MIN_RELIABLE_INLIERS,
+        draw_matches,
+        match_features,
+    )
     from pointforge.visualization import save_png
 
-    if args.max_keypoints is not None and args.max_keypoints < 1:
-        raise ValueError(f"--max-keypoints must be >= 1, got {args.max_keypoints}")
+    _check_predictor_args(args)
     if args.ransac_threshold <= 0:
         raise ValueError(f"--ransac-threshold must be > 0, got {args.ransac_threshold}")
-    images = [_read_image(args.image1), _read_image(args.image2)]
+    # Colour as read (BGR): the figure stays in colour, and the predictor turns it grey exactly
+    # as ``detect`` does, so both find the same keypoints.
+    images = [read_image(args.image1), read_image(args.image2)]
     H_true = _read_homography(args.true_homography) if args.true_homography else None
     pred = load_predictor(
         args.weights,
@@ -105,9 +219,24 @@ def cmd_match(args: argparse.Namespace) -> int:
     save_png(args.out, draw_matches(images[0], images[1], result))
     n1, n2 = len(result.keypoints1), len(result.keypoints2)
     print(f"keypoints: {n1} / {n2}")
-    print(f"matches: {len(result.matches)}  inliers: {int(result.inliers.sum())}")
+    print(
+        f"matches: {len(result.matches)}  inliers: {result.num_inliers}  "
+        f"inlier ratio: {result.inlier_ratio:.2f}"
+    )
     if result.H is None:
         print("H: not estimated (fewer than 4 matches or no RANSAC model)")
+    elif not result.reliable:
+        print(
+            f"warning: no reliable homography: {result.num_inliers} inliers of "
+            f"{len(result.matches)} matches (ratio {result.inlier_ratio:.2f}); a reliable "
+            f"estimate needs >= {MIN_RELIABLE_INLIERS} inliers and a ratio >= "
+            f"{MIN_RELIABLE_INLIER_RATIO}. The images may not show the same planar scene.",
+            file=sys.stderr,
+        )
+        print(
+            "H (IMG1 -> IMG2, unreliable):\n"
+            + np.array2string(result.H, precision=6, suppress_small=True)
+        )
     else:
         print("H (IMG1 -> IMG2):\n" + np.array2string(result.H, precision=6, suppress_small=True))
     if H_true is not None:

@@ -11,8 +11,30 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pointforge.cli import commands, deploy_cmds, export_cmds, inspect_cmds, keypoint_cmds, launch
+from pointforge import __version__
+from pointforge.cli import deploy_cmds, export_cmds, inspect_cmds, keypoint_cmds, launch
 from pointforge.cli.args import add_config_args
+
+
+class _Lazy:
+    """``commands.<name>`` imported when the command runs, not when the parser is built:
+    :mod:`pointforge.cli.commands` imports the config loader, hence torch and every task."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        from pointforge.cli import commands
+
+        return getattr(commands, self.name)(args)
+
+
+class _LazyCommands:
+    def __getattr__(self, name: str) -> _Lazy:
+        return _Lazy(name)
+
+
+commands = _LazyCommands()
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -29,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pointforge",
         description="Train, evaluate and deploy 'everything as points' vision models.",
     )
+    parser.add_argument("--version", action="version", version=f"pointforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -119,30 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--crops", action="store_true", help="also write 5 crops per photo")
     s.set_defaults(func=commands.cmd_data_photos)
 
-    p = sub.add_parser(
-        "detect",
-        help="detect keypoints in images and save them to .npz",
-        description="Run a keypoint model on IMAGE files; writes one .npz with "
-        "<stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for SuperPoint "
-        "models, <stem>/descriptors (N, D).",
-    )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--weights", default=None, help="checkpoint (default: the shipped weights)")
-    p.add_argument("--out", required=True, help="output .npz file")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--max-keypoints", type=int, default=1000)
-    p.add_argument("--threshold", type=float, default=0.015, help="detection threshold")
-    p.add_argument("--nms-radius", type=int, default=4)
-    p.add_argument("--border", type=int, default=4)
-    p.add_argument(
-        "--draw",
-        default=None,
-        metavar="DIR",
-        help="also write <DIR>/<stem>.png with the keypoints drawn",
-    )
-    p.set_defaults(func=commands.cmd_detect)
     inspect_cmds.add_parsers(sub)  # summary, explain
-    keypoint_cmds.add_parsers(sub)  # convert magicleap, match
+    keypoint_cmds.add_parsers(sub)  # detect, convert magicleap, match
     export_cmds.add_parsers(sub)  # export-labels (homographic adaptation)
     deploy_cmds.add_parsers(sub)  # export-onnx
     return parser

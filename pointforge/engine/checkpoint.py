@@ -81,9 +81,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, ...
-        raise CheckpointError(
-            f"cannot load checkpoint {path}: corrupt or truncated ({type(exc).__name__}: {exc})"
-        ) from None
+        from pointforge.models.loading import torch_load_problem
+
+        raise CheckpointError(f"cannot load checkpoint {path}: {torch_load_problem(exc)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj

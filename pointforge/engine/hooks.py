@@ -257,26 +257,41 @@ class JSONWriter(HookBase):
 
 
 class TensorboardWriter(HookBase):
-    """Writes every scalar of logged iterations to TensorBoard event files under ``tb/``."""
+    """Writes every scalar of logged iterations to TensorBoard event files under ``tb/``.
+
+    On resume from a checkpoint at iteration ``i``, the run re-does ``i + 1`` onwards, so only
+    events a killed run logged from ``i + 1`` on are stale: ``purge_step = i + 1`` (TensorBoard
+    hides events with ``step >= purge_step``). Purging from ``i`` would hide step ``i``'s loss
+    and evaluation, which the resumed run never logs again. Like :class:`JSONWriter`, each
+    scalar is written once per iteration (the final step's losses in ``after_step``, its final
+    evaluation in ``after_train``).
+    """
 
     def __init__(self, log_dir: str | Path, period: int) -> None:
         self.log_dir = str(log_dir)
         self.period = period
         self._writer: Any = None
+        self._written: tuple[int, set[str]] = (-1, set())
 
     def before_train(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self._writer = SummaryWriter(self.log_dir, purge_step=self.trainer.iter or None)
+        start = self.trainer.iter
+        self._writer = SummaryWriter(self.log_dir, purge_step=start + 1 if start else None)
+        self._written = (-1, set())
 
     def _write(self) -> None:
         it = self.trainer.iter
-        for k, v in _scalars_at(self.trainer, it).items():
+        done = self._written[1] if self._written[0] == it else set()
+        new = {k: v for k, v in _scalars_at(self.trainer, it).items() if k not in done}
+        for k, v in new.items():
             self._writer.add_scalar(k, v, it)
+        self._written = (it, done | new.keys())
 
     def after_step(self) -> None:
         it = self.trainer.iter
-        if it % self.period == 0 or it == self.trainer.max_iter:
+        has_eval = any(k.startswith("eval/") for k in _scalars_at(self.trainer, it))
+        if it % self.period == 0 or it == self.trainer.max_iter or has_eval:
             self._write()
 
     def after_train(self) -> None:

@@ -87,21 +87,73 @@ def check_size(height: int, width: int) -> None:
 
 
 def _check_out_path(out_path: Path) -> None:
-    """Fail before the (seconds-long) export if ``out_path`` cannot be written."""
+    """Fail before the (seconds-long) export if ``out_path`` cannot be written.
+
+    Only the file's own folder is created, and only inside an existing folder that is not the
+    filesystem root: ``--out runs/sp.onnx`` makes ``runs/``, while a mistyped
+    ``/nonexistent/x.onnx`` or a missing chain ``a/b/c/x.onnx`` is named instead of being
+    created (it once made a new folder at the root of the filesystem).
+    """
     if out_path.is_dir():
         raise IsADirectoryError(f"cannot write ONNX file {out_path}: it is a directory")
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
+    folder = out_path.parent
+    ancestors = [folder, *folder.parents]
+    for above in ancestors[1:]:
+        if above.exists() and not above.is_dir():
+            raise NotADirectoryError(
+                f"cannot write ONNX file {out_path}: a parent of it is a file, not a folder"
+            )
+    if not folder.exists():
+        if folder.is_symlink():  # a dangling link
+            raise NotADirectoryError(
+                f"cannot write ONNX file {out_path}: {folder} is a broken link"
+            )
+        grand = folder.parent
+        if not grand.is_dir() or grand.resolve() == Path(grand.resolve().anchor):
+            missing = next(a for a in reversed(ancestors) if not a.exists())
+            raise FileNotFoundError(
+                f"cannot write ONNX file {out_path}: folder {missing} does not exist (only the "
+                "file's own folder is created, inside an existing folder other than the "
+                "filesystem root; create it first)"
+            )
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise OSError(
+                f"cannot write ONNX file {out_path}: cannot create its folder ({exc.strerror})"
+            ) from None
+    elif not folder.is_dir():
         raise NotADirectoryError(
             f"cannot write ONNX file {out_path}: a parent of it is a file, not a folder"
-        ) from None
-    except OSError as exc:
-        raise OSError(
-            f"cannot write ONNX file {out_path}: cannot create its folder ({exc.strerror})"
-        ) from None
-    if not os.access(out_path.parent, os.W_OK):
+        )
+    if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write ONNX file {out_path}: folder is not writable")
+
+
+def check_input_size(session, images_shape: Sequence[int], path: str | Path) -> None:
+    """Refuse ``images_shape`` ``(B, 1, H, W)`` that the ONNX file's input does not take.
+
+    A fixed export takes exactly its export size; onnxruntime says so only as "Got invalid
+    dimensions for input: image for the following indices index: 2 Got: 240 Expected: 480".
+    Symbolic dimensions (``--dynamic``) accept any size (H, W multiples of 8, >= 16).
+    """
+    dims = list(session.get_inputs()[0].shape)
+    got = tuple(int(v) for v in images_shape)
+    fixed = [d if isinstance(d, int) else None for d in dims]
+    if len(fixed) != len(got) or any(d is not None and d != g for d, g in zip(fixed, got)):
+        want = "x".join(str(d) if d is not None else "any" for d in fixed)
+        hint = ""
+        if len(fixed) == 4 and fixed[2] is not None and fixed[3] is not None:
+            hint = (
+                f": it was exported at a fixed {fixed[2]}x{fixed[3]} (H x W); resize the input "
+                "to that, or export again with --dynamic"
+            )
+        raise ValueError(
+            f"ONNX file {path} takes input {want} (B x C x H x W), got "
+            f"{'x'.join(map(str, got))}{hint}"
+        )
+    if len(fixed) == 4 and None in fixed[2:]:
+        check_size(got[2], got[3])
 
 
 def _graph(model: SuperPoint) -> KeypointGraph:
@@ -288,6 +340,7 @@ def verify_onnx(
             f"ONNX file {path} has outputs {list(names)}, the model has {list(graph.output_names)}"
         )
     x = images.detach().float().cpu()
+    check_input_size(session, x.shape, path)
     got = session.run(list(names), {INPUT_NAME: x.numpy()})
     with torch.no_grad():
         want = graph(x)

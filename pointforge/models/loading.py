@@ -38,6 +38,27 @@ class WeightsError(ValueError):
     """Weights that cannot be read, or that do not fit the model under the loading policy."""
 
 
+_REFUSED_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
+
+
+def torch_load_problem(exc: BaseException) -> str:
+    """What a ``torch.load(..., weights_only=True)`` failure means, in a few words.
+
+    The safe unpickler refuses any class or function a pickle names (``os.system`` in a hostile
+    file, a custom class in a careless one); torch words that as a long advice to retry with
+    ``weights_only=False``, which is exactly what must not be done with an untrusted file. So
+    name the refused object and say why, and keep "corrupt or truncated" for the rest.
+    """
+    found = _REFUSED_GLOBAL.search(str(exc))
+    if found:
+        return (
+            f"it holds objects that are not tensors ({found.group(1)}), refused for safety: "
+            "pointforge loads only tensors and plain containers (torch.load weights_only=True), "
+            "so a pickle cannot run code here; if you trust the file, re-save its state dict"
+        )
+    return f"corrupt, truncated or not a torch file ({type(exc).__name__}: {exc})"
+
+
 def read_state_dict(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
@@ -53,10 +74,7 @@ def read_state_dict(
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise WeightsError(
-            f"cannot load weights {path}: corrupt, truncated or not a torch file "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+        raise WeightsError(f"cannot load weights {path}: {torch_load_problem(exc)}") from None
     state = obj.get("model", obj) if isinstance(obj, dict) else None
     if isinstance(obj, dict) and isinstance(obj.get("ema"), dict):
         # A run with train.ema.enabled evaluated its EMA weights; deploy and fine-tune those.

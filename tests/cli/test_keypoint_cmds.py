@@ -13,6 +13,11 @@ from skimage import data as skdata
 
 from pointforge.cli.main import main
 from pointforge.models.superpoint import magicpoint, superpoint
+from pointforge.tasks.keypoints.matching import (
+    LEGEND_HEIGHT,
+    MIN_RELIABLE_INLIER_RATIO,
+    MIN_RELIABLE_INLIERS,
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,7 @@ def test_convert_then_match_image_to_itself(
     H = np.array([[float(v) for v in r.strip(" []").split()] for r in rows])
     assert np.allclose(H / H[2, 2], np.eye(3), atol=1e-4)
     fig = cv2.imread(str(out_png))
-    assert fig.shape == (160, 320, 3)
+    assert fig.shape == (LEGEND_HEIGHT + 160, 320, 3)
     # Inlier lines are green: many pixels with a strong green and no red channel.
     assert ((fig[..., 1] > 150) & (fig[..., 2] < 50) & (fig[..., 0] < 50)).sum() > 50
 
@@ -123,3 +128,114 @@ def test_match_recovers_a_known_homography_with_the_shipped_weights(
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert float(text.split("corner error vs --true-homography: ")[1].split()[0]) < 3.0
+
+
+def _jpeg(path: Path, image: np.ndarray, keep: float = 1.0) -> Path:
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch(files: dict[str, Path]) -> dict[str, Path]:
+    """Good grey/colour images, a truncated JPEG (OpenCV decodes it) and a zero-byte file."""
+    root = files["root"] / "batch"
+    root.mkdir()
+    # coffee at 160x120: libjpeg's grey (luma) and cvtColor's differ by up to 10 levels, enough to
+    # change the keypoint count (14 vs 13) when the two commands converted differently.
+    colour = cv2.resize(skdata.coffee()[..., ::-1], (160, 120), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(root / "a.png"), cv2.imread(str(files["img"])))
+    _jpeg(root / "b.jpg", colour)
+    _jpeg(root / "bad.jpg", colour, keep=0.4)
+    (root / "empty.png").write_bytes(b"")
+    _jpeg(root / "c.jpg", colour[:, ::-1])
+    return {n: root / n for n in ("a.png", "b.jpg", "bad.jpg", "empty.png", "c.jpg")}
+
+
+def test_detect_keeps_the_results_of_good_images(
+    files: dict[str, Path], batch: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 11.2: a bad image used to cost every result (no .npz); a truncated JPEG was read."""
+    imgs = [str(batch[n]) for n in ("a.png", "b.jpg", "bad.jpg", "empty.png", "c.jpg")]
+    common = ["--weights", str(files["v1"]), "--device", "cpu", "--max-keypoints", "50"]
+    npz = tmp_path / "det.npz"
+    assert main(["detect", *imgs, "--out", str(npz), *common]) == 2  # default: error
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bad.jpg: truncated" in err
+    assert "2 image(s) before it" in err and "--on-bad-image skip" in err
+    assert {k.split("/")[0] for k in np.load(npz)} == {"a", "b"}
+
+    out = tmp_path / "skip.npz"
+    assert main(["detect", *imgs, "--out", str(out), "--on-bad-image", "skip", *common]) == 0
+    text = capsys.readouterr().out
+    assert "bad.jpg: skipped: truncated" in text and "empty.png: skipped: empty file" in text
+    assert f"skipped 2 unreadable image(s): {batch['bad.jpg']}, {batch['empty.png']}" in text
+    assert {k.split("/")[0] for k in np.load(out)} == {"a", "b", "c"}
+    assert "(3 of 5 images)" in text
+
+    none = ["detect", str(batch["empty.png"]), "--out", str(tmp_path / "n.npz"), *common]
+    assert main([*none, "--on-bad-image", "skip"]) == 2
+    assert "none of the 1 images could be read" in capsys.readouterr().err
+    assert not (tmp_path / "n.npz").exists()
+
+
+def _shipped_superpoint() -> Path:
+    import pointforge
+    from pointforge.models.loading import read_state_dict
+
+    if "convDa.weight" not in read_state_dict(pointforge.DEFAULT_WEIGHTS):
+        pytest.skip("matching needs the shipped SuperPoint")
+    return pointforge.DEFAULT_WEIGHTS
+
+
+def test_detect_and_match_see_the_same_keypoints_on_a_colour_jpeg(
+    batch: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 11.9: match read JPEGs grey from disk (libjpeg's luma), detect converted BGR
+    itself; on the same colour image they found different keypoints."""
+    _shipped_superpoint()
+    img = str(batch["b.jpg"])
+    assert main(["detect", img, "--out", str(tmp_path / "d.npz"), "--device", "cpu"]) == 0
+    detected = np.load(tmp_path / "d.npz")["b/keypoints"]
+    capsys.readouterr()
+    assert main(["match", img, img, "--out", str(tmp_path / "m.png"), "--device", "cpu"]) == 0
+    counts = capsys.readouterr().out.split("keypoints: ")[1].split()
+    assert int(counts[0]) == int(counts[2]) == len(detected) > 5
+    fig = cv2.imread(str(tmp_path / "m.png")).astype(int)
+    # The figure keeps the colour photo: channels differ away from the drawings.
+    assert np.abs(fig[LEGEND_HEIGHT:, :, 0] - fig[LEGEND_HEIGHT:, :, 2]).mean() > 10
+
+
+def test_match_of_unrelated_photos_says_no_reliable_homography(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 11.5: two unrelated photos gave 5 inliers of 46 and an H with no warning."""
+    _shipped_superpoint()
+    a, b = tmp_path / "coffee.png", tmp_path / "camera.png"
+    cv2.imwrite(str(a), cv2.resize(skdata.coffee()[..., ::-1], (200, 150)))
+    cv2.imwrite(str(b), cv2.resize(skdata.camera(), (200, 200)))
+    assert main(["match", str(a), str(b), "--out", str(tmp_path / "m.png"), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    n_inliers = int(captured.out.split("inliers: ")[1].split()[0])
+    ratio = float(captured.out.split("inlier ratio: ")[1].split()[0])
+    assert n_inliers < MIN_RELIABLE_INLIERS or ratio < MIN_RELIABLE_INLIER_RATIO
+    assert "warning: no reliable homography" in captured.err
+    legend = cv2.imread(str(tmp_path / "m.png"))[:LEGEND_HEIGHT]
+    assert ((legend[..., 2] > 150) & (legend[..., 1] < 60)).sum() > 50  # red legend text
+
+
+def test_detect_and_match_help_show_every_default(capsys: pytest.CaptureFixture) -> None:
+    for command, wanted in (
+        ("detect", ["(default: 1000)", "(default: 0.015)", "(default: 4)", "(default: error)"]),
+        ("match", ["(default: 1000)", "(default: 0.015)", "(default: 3.0)", "(default: auto)"]),
+    ):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(w in text for w in wanted), (command, text)
+    # The help states the library's reliability thresholds.
+    with pytest.raises(SystemExit):
+        main(["match", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"fewer than {MIN_RELIABLE_INLIERS} inliers" in text
+    assert f"below {MIN_RELIABLE_INLIER_RATIO}" in text

@@ -34,7 +34,7 @@ def test_truncated_checkpoint_error_names_file(tmp_path: Path) -> None:
     atomic_save({"w": torch.randn(100)}, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=r"iter_0000010\.pth.*corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"iter_0000010\.pth.*corrupt, truncated"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.pth")

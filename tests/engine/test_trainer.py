@@ -232,3 +232,35 @@ def test_magicpoint_exact_resume(
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert (tmp_path / "a/eval/detections.png").is_file()
+
+
+def _tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of ``log_dir`` as TensorBoard shows it (purges applied)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_after_resume_matches_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11.4: resuming from checkpoint 4 purged step 4 itself (its loss and its eval), and
+    the final step was logged twice. A killed run that logged step 5 past its checkpoint must
+    read back exactly like an uninterrupted run."""
+    run.train(regression_cfg(tmp_path / "a"))
+    with monkeypatch.context() as m:
+        interrupt_at(m, 5)  # steps 1-5 logged, last checkpoint at 4
+        with pytest.raises(KeyboardInterrupt):
+            run.train(regression_cfg(tmp_path / "b"))
+    run.train(regression_cfg(tmp_path / "b"), resume=True)
+    a, b = _tensorboard_scalars(tmp_path / "a/tb"), _tensorboard_scalars(tmp_path / "b/tb")
+    assert [s for s, _ in a["mse"]] == list(range(1, 9))  # each step once, the last included
+    assert [s for s, _ in a["eval/mse"]] == [4, 8]
+    assert a.keys() == b.keys()
+    assert {"mse", "reg", "lr", "eval/mse"} <= a.keys()
+    for tag in a:
+        assert [s for s, _ in b[tag]] == [s for s, _ in a[tag]], tag
+        if "time" not in tag:  # wall-clock timings differ between runs
+            np.testing.assert_allclose([v for _, v in b[tag]], [v for _, v in a[tag]], err_msg=tag)

@@ -5,6 +5,8 @@ Exports use small random-weight networks at 64x96 so each takes seconds on one C
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -176,3 +178,39 @@ def test_cli_named_errors(tmp_path, capsys):
     assert main(["export-onnx", "--weights", str(tmp_path / "none.pth"), "--out", out]) == 2
     assert "weights file not found" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_fixed_size_file_given_another_size_says_what_it_expects(fixed_export, ort):
+    """Issue 11.9: a fixed export run at another size failed with onnxruntime's raw
+    "Got invalid dimensions ... Expected: 64" message."""
+    model, path = fixed_export
+    with pytest.raises(ValueError, match=r"takes input 1x1x64x96 .* got 1x1x72x96: it was "):
+        verify_onnx(path, model, _images(1, H + 8, W))
+    with pytest.raises(ValueError, match=r"exported at a fixed 64x96 \(H x W\).*--dynamic"):
+        verify_onnx(path, model, _images(2, H, W))  # the batch is fixed too
+
+
+def test_out_path_creates_only_the_files_own_folder(tmp_path, capsys):
+    """Issue 11.9: ``--out /nonexistent/x.onnx`` made a folder at the filesystem root."""
+    import shutil
+    import uuid
+
+    from pointforge.export.onnx import _check_out_path
+
+    weights = tmp_path / "sp.pth"
+    torch.save(_superpoint().state_dict(), weights)
+    top = Path("/") / f"pointforge-test-{uuid.uuid4().hex[:8]}"
+    try:
+        argv = ["export-onnx", "--weights", str(weights), "--out", str(top / "x.onnx")]
+        assert main([*argv, "--height", "16", "--width", "16"]) == 2
+        err = capsys.readouterr().err
+        assert f"folder {top} does not exist" in err and len(err.strip().splitlines()) == 1
+        assert not top.exists()
+    finally:
+        if top.exists():  # only if the check failed: do not leave it at the root
+            shutil.rmtree(top)
+    with pytest.raises(FileNotFoundError, match=f"folder {tmp_path / 'a'} does not exist"):
+        _check_out_path(tmp_path / "a" / "b" / "x.onnx")  # a chain of missing folders
+    assert not (tmp_path / "a").exists()
+    _check_out_path(tmp_path / "new" / "x.onnx")  # the file's own folder is made
+    assert (tmp_path / "new").is_dir()

@@ -138,3 +138,35 @@ def test_magicpoint_task_loads_superpoint_weights_but_not_foreign_ones(tmp_path:
 def test_invalid_reinit_regex_names_the_key() -> None:
     with pytest.raises(ConfigError, match=r"model\.load\.reinit_mismatched\[1\]"):
         load_config(None, ["task=magicpoint", "model.load.reinit_mismatched=['fc', 'fc[']"])
+
+
+class _Hostile:
+    """Unpickling this would run a shell command (it must never happen)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_pickle_is_refused_for_safety_not_called_corrupt(tmp_path: Path) -> None:
+    """Issue 11.8: a pickle naming os.system was refused (good) but called "corrupt,
+    truncated or not a torch file"; it must say it holds non-tensor objects, refused."""
+    from pointforge.engine.checkpoint import CheckpointError, load_checkpoint
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.zeros(1)}, "extra": _Hostile(marker)}, path)
+    want = r"evil\.pth: it holds objects that are not tensors \(posix\.system\), refused for safety"
+    with pytest.raises(WeightsError, match=want):
+        read_state_dict(path)
+    with pytest.raises(CheckpointError, match=want):
+        load_checkpoint(path)
+    assert not marker.exists()
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"\x80\x02 not a pickle")
+    with pytest.raises(WeightsError, match=r"junk\.pth: corrupt, truncated or not a torch file"):
+        read_state_dict(junk)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pointforge.data.image_io import UnreadableImageError, read_image
 from pointforge.data.transforms.photometric import PhotometricConfig, photometric_augment
 from pointforge.geometry.homography import HomographyConfig, sample_homography, warp_images
 from pointforge.registry import DATASETS
@@ -132,10 +133,10 @@ def load_source_images(path: str | Path | None) -> list[tuple[str, np.ndarray]]:
         raise ValueError(f"data.path: no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
     out = []
     for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            raise ValueError(f"data.path: cannot read image {f}")
-        out.append((f.stem, img))
+        try:
+            out.append((f.stem, read_image(f, grey=True)))
+        except UnreadableImageError as exc:  # a benchmark must not run on a partial picture
+            raise UnreadableImageError(f, f"{exc.reason} (in data.path)") from None
     return out
 
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
 from pointforge.data.datasets.homography_pairs import HomographyPair, resize_pair
+from pointforge.data.image_io import UnreadableImageError, read_image
 from pointforge.registry import DATASETS
 
 PAIR_TARGETS = (2, 3, 4, 5, 6)
@@ -93,10 +93,12 @@ class HPatches(Dataset):
         return len(self.sequences) * len(PAIR_TARGETS)
 
     def _image(self, seq: Path, name: str) -> np.ndarray:
-        img = cv2.imread(str(seq / name), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            raise ValueError(f"HPatches sequence {seq.name}: cannot read image {name}")
-        return img
+        try:
+            return read_image(seq / name, grey=True)
+        except UnreadableImageError as exc:
+            raise UnreadableImageError(
+                exc.path, f"{exc.reason} (HPatches sequence {seq.name})"
+            ) from None
 
     def __getitem__(self, index: int) -> HomographyPair:
         if not 0 <= index < len(self):

@@ -5,7 +5,8 @@ image is turned grey and resized to one network size, and its resize factors are
 labels can be mapped back to the original photo. Listing is eager and cheap (file names only,
 sorted, so the index of a file is stable and an export can resume by index); decoding is lazy.
 
-A file OpenCV cannot decode is named. With ``on_bad_image="error"`` it raises
+A file that is empty, truncated or undecodable (:func:`pointforge.data.image_io.read_image`) is
+named. With ``on_bad_image="error"`` it raises
 :class:`BadImageError`; with ``"skip"`` the sample is ``None`` (a warning names the file), and
 :func:`collate_photos` drops it, so the consumer can count what was skipped.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pointforge.data.image_io import UnreadableImageError, read_image
 from pointforge.registry import DATASETS
 
 log = logging.getLogger("pointforge")
@@ -110,13 +112,12 @@ class PhotoFolder(Dataset):
     def read(self, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
         """The photo resized to the configured size as uint8 ``(H, W)``, and its file's
         ``(h, w)``; ``None`` for an undecodable file under ``on_bad_image="skip"``."""
-        path = self.files[index]
-        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if grey is None or grey.size == 0:
-            msg = f"cannot decode image {path} (corrupt, truncated or not an image)"
+        try:
+            grey = read_image(self.files[index], grey=True)
+        except UnreadableImageError as exc:
             if self.on_bad_image == "error":
-                raise BadImageError(f"{msg}; set data.on_bad_image=skip to leave it out")
-            log.warning("skipping %s", msg)
+                raise BadImageError(f"{exc}; set data.on_bad_image=skip to leave it out") from None
+            log.warning("skipping %s", exc)
             return None
         resized = cv2.resize(grey, (self.width, self.height), interpolation=cv2.INTER_AREA)
         return resized, grey.shape

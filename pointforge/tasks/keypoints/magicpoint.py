@@ -77,6 +77,9 @@ class KeypointTask(Task):
         cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
     ) -> KeypointPredictor:
         """A :class:`KeypointPredictor`; ``options`` override the stored ``detection.*``."""
+        from pointforge.predictor import check_options
+
+        check_options(KeypointPredictor, options, skip=("model", "device"))
         if cfg is not None and hasattr(cfg, "detection"):
             det = cfg.detection
             defaults = {

@@ -6,6 +6,7 @@ have (grey or BGR uint8 of any size), and returns keypoints in the input's pixel
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,17 @@ from pointforge.tasks.keypoints.postprocess import (
 )
 
 MIN_SIDE = 16
+# Tiling (large images): the backbone's activations at full resolution cost ~1 KB per input
+# pixel (64 float32 channels, several layers alive at once: 9.9 GB for a 4000x3000 photo), so
+# images larger than one tile run the network tile by tile. TILE_MARGIN is the context each
+# tile borrows from its neighbours: SuperPoint's receptive field is 84 px (8 conv3x3 layers and
+# 3 pools before the 3x3 head conv: 1 + 2·(1+1) + 1 + 2·2·2 + 2 + 2·4·2 + 4 + 2·8·2 + 2·8 = 84),
+# i.e. 42 px either side of a cell, so a 48 px margin (a multiple of the 8 px cell) makes the
+# stitched output equal to the whole-image one.
+TILE_MARGIN = 48
+DEFAULT_TILE_SIZE = 1024
+
+log = logging.getLogger("pointforge")
 
 
 def load_state_dict_from_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -60,6 +72,16 @@ class KeypointPredictor:
     Any size works: the grey image is padded bottom/right (edge replication) to a multiple of 8
     and at least 16×16, never resized, so keypoints stay in input pixels and detections in the
     padding or within ``border`` of the real image's edge are dropped.
+
+    Memory: an image larger than ``tile_size`` pixels in either side runs the network on
+    ``tile_size``² tiles (plus a :data:`TILE_MARGIN` of context each side, which makes the
+    stitched heatmap and descriptors equal to the whole-image ones), so peak memory is bounded
+    by the tile, not the image: about 1 KB per tile pixel for the network plus ~20 bytes per
+    image pixel for the stitched maps and NMS. The cost is compute: the margins are computed
+    twice, +20 % for 1024-px tiles. ``tile_size=None`` runs whole images at once.
+
+    ``max_keypoints`` caps the keypoints per image (the highest-scoring are kept; ``None`` keeps
+    all); a warning says when the cap is reached, since more keypoints passed the threshold.
     """
 
     def __init__(
@@ -70,7 +92,10 @@ class KeypointPredictor:
         detection_threshold: float = 0.015,
         nms_radius: int = 4,
         border: int = 4,
+        tile_size: int | None = DEFAULT_TILE_SIZE,
     ) -> None:
+        if tile_size is not None and (tile_size < 8 or tile_size % 8):
+            raise ValueError(f"tile_size must be None or a multiple of 8 >= 8, got {tile_size}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -79,6 +104,8 @@ class KeypointPredictor:
         self.detection_threshold = detection_threshold
         self.nms_radius = nms_radius
         self.border = border
+        self.tile_size = tile_size
+        self._warned_cap = False
 
     @staticmethod
     def to_grey(image: np.ndarray) -> np.ndarray:
@@ -124,7 +151,7 @@ class KeypointPredictor:
         """``(B, 1, H, W)`` float [0, 1] → one result dict per image."""
         images = images.to(self.device)
         h, w = images.shape[-2:]
-        out = self.model(images)
+        out = self._forward(images)
         heat = logits_to_heatmap(out["logits"].float())
         if valid_size is not None and valid_size != (h, w):
             vh, vw = valid_size
@@ -138,6 +165,15 @@ class KeypointPredictor:
         dets = extract_keypoints(
             heat, self.detection_threshold, self.border, self.max_keypoints, self.nms_radius
         )
+        capped = self.max_keypoints is not None and not self._warned_cap
+        if capped and any(len(k) == self.max_keypoints for k, _ in dets):
+            self._warned_cap = True
+            log.warning(
+                "keypoint cap reached: kept the %d highest-scoring keypoints of an image; more "
+                "may have passed the threshold (raise max_keypoints, or None for all; warned "
+                "once)",
+                self.max_keypoints,
+            )
         descs = None
         if "descriptors" in out:
             descs = sample_descriptors(out["descriptors"].float(), [k for k, _ in dets], (h, w))
@@ -151,3 +187,23 @@ class KeypointPredictor:
                 }
             )
         return results
+
+    def _forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The model's outputs for ``(B, 1, H, W)`` (H, W multiples of 8), tile by tile when the
+        image exceeds ``tile_size``; every output is ``(B, C, H/8, W/8)``."""
+        t, m = self.tile_size, TILE_MARGIN
+        h, w = images.shape[-2:]
+        if t is None or (h <= t and w <= t):
+            return self.model(images)
+        out: dict[str, torch.Tensor] = {}
+        for y0 in range(0, h, t):
+            for x0 in range(0, w, t):
+                y1, x1 = min(y0 + t, h), min(x0 + t, w)
+                ya, xa = max(y0 - m, 0), max(x0 - m, 0)  # multiples of 8: the pool grid aligns
+                part = self.model(images[..., ya : min(y1 + m, h), xa : min(x1 + m, w)])
+                for key, v in part.items():
+                    if key not in out:
+                        out[key] = v.new_empty(*v.shape[:2], h // 8, w // 8)
+                    core = v[..., (y0 - ya) // 8 : (y1 - ya) // 8, (x0 - xa) // 8 : (x1 - xa) // 8]
+                    out[key][..., y0 // 8 : y1 // 8, x0 // 8 : x1 // 8] = core
+        return out

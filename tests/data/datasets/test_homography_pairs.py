@@ -15,6 +15,7 @@ from pointforge.data.datasets.homography_pairs import (
     scale_matrix,
 )
 from pointforge.data.datasets.hpatches import HPatches
+from pointforge.data.image_io import UnreadableImageError
 
 
 def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -153,5 +154,25 @@ def test_hpatches_missing_folder_and_unreadable_image(tmp_path: Path) -> None:
         HPatches(tmp_path / "nope")
     base = _write_hpatches(tmp_path)
     (base / "v_boat" / "2.ppm").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"v_boat: cannot read image 2\.ppm"):
+    with pytest.raises(ValueError, match=r"v_boat/2\.ppm: .*HPatches sequence v_boat"):
         HPatches(base)[5]
+
+
+def test_truncated_source_photo_is_refused_by_name(photo_dir: Path) -> None:
+    """A JPEG cut short decodes in OpenCV with its lower part grey; a benchmark built on it
+    would score a fake edge. It must be refused, naming the file."""
+    jpeg = cv2.imencode(".jpg", _texture(90, 130, seed=5))[1].tobytes()
+    (photo_dir / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    with pytest.raises(UnreadableImageError, match=r"cut\.jpg: truncated.*data\.path") as err:
+        GeneratedPairs(photo_dir, image_size=(64, 96), pairs_per_image=1)
+    assert err.value.path == photo_dir / "cut.jpg"
+
+
+def test_hpatches_unreadable_image_names_sequence_and_file(tmp_path: Path) -> None:
+    base = _write_hpatches(tmp_path)
+    bad = base / "v_boat" / "3.ppm"
+    bad.write_bytes(bad.read_bytes()[:100])
+    ds = HPatches(base)
+    with pytest.raises(UnreadableImageError, match=r"3\.ppm: .*HPatches sequence v_boat") as err:
+        ds[6]  # v_boat 1 -> 3
+    assert err.value.path == bad

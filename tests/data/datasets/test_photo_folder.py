@@ -43,6 +43,21 @@ def test_bad_image_error_names_the_file(tmp_path):
         ds[0]
 
 
+def test_truncated_photo_is_a_bad_image(tmp_path, caplog):
+    """A JPEG cut short decodes in OpenCV (the missing part comes back grey): it must be refused
+    under ``error`` and dropped with a warning naming it under ``skip``."""
+    write_sample_photos(tmp_path, ["coins"])
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(tmp_path / "coins.png")))[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    assert [PhotoFolder(tmp_path).relative_path(i) for i in (0, 1)] == ["coins.png", "cut.jpg"]
+    with pytest.raises(BadImageError, match=r"cut\.jpg: truncated.*on_bad_image=skip"):
+        PhotoFolder(tmp_path, (32, 32))[1]
+    ds = PhotoFolder(tmp_path, (32, 32), on_bad_image="skip")
+    with caplog.at_level("WARNING", logger="pointforge"):
+        assert ds[1] is None
+    assert "cut.jpg: truncated" in caplog.text
+
+
 def test_bad_image_skip_policy_drops_and_warns(tmp_path, caplog):
     write_sample_photos(tmp_path, ["coins"])
     (tmp_path / "broken.png").write_bytes(b"not a png")

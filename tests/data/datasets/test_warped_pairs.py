@@ -12,13 +12,13 @@ import torch
 
 from pointforge import MAGICPOINT_WEIGHTS
 from pointforge.config import load_config
-from pointforge.tasks.keypoints.magicpoint import POINT_KEYS
 from pointforge.data.datasets.photo_folder import write_sample_photos
 from pointforge.data.datasets.warped_pairs import WarpedPairs
 from pointforge.data.label_shards import LabelStoreError
 from pointforge.data.loader import collate
 from pointforge.geometry.homography import HomographyConfig, warp_points
 from pointforge.tasks.keypoints.export_labels import export_labels
+from pointforge.tasks.keypoints.magicpoint import POINT_KEYS
 
 SIZE = [96, 128]
 

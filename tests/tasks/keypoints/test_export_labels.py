@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -92,12 +93,15 @@ def test_skip_policy_records_the_bad_file(photo_dir, tmp_path):
     folder = tmp_path / "photos"
     write_sample_photos(folder, ["camera"])
     (folder / "zz_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    # A real photo cut short: OpenCV decodes it (lower part grey), so it used to be labelled.
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(folder / "camera.png")))[1].tobytes()
+    (folder / "zz_truncated.jpg").write_bytes(jpeg[: len(jpeg) * 2 // 5])
     cfg = load_config(None, [*OVERRIDES, "data.on_bad_image=skip"])
     summary = export_labels(cfg, MAGICPOINT_WEIGHTS, folder, tmp_path / "out", progress=False)
-    assert (summary["labelled"], summary["skipped"]) == (1, 1)
+    assert (summary["labelled"], summary["skipped"]) == (1, 2)
     store = LabelStore(tmp_path / "out")
     assert store.complete and store.paths() == ["camera.png"]
-    assert store.skipped == ["zz_broken.jpg"]
+    assert store.skipped == ["zz_broken.jpg", "zz_truncated.jpg"]
     with pytest.raises(ValueError, match=r"zz_broken\.jpg"):
         export_labels(load_config(None, OVERRIDES), MAGICPOINT_WEIGHTS, folder, tmp_path / "o2")
 

@@ -135,3 +135,52 @@ def test_ddp_prefix_is_stripped(tmp_path: Path) -> None:
     state = {f"module.{k}": v for k, v in magicpoint().state_dict().items()}
     torch.save({"model": state}, tmp_path / "ddp.pth")
     assert all(not k.startswith("module.") for k in load_state_dict_from_file(tmp_path / "ddp.pth"))
+
+
+def test_large_image_runs_in_tiles_equal_to_the_whole_image(shipped_sp: SuperPoint) -> None:
+    """Issue 11.7: a 4000x3000 photo took 9.9 GB because the network ran on it whole. An image
+    larger than ``tile_size`` must run tile by tile (no forward sees more than a tile plus its
+    margins) and give the whole-image keypoints and descriptors, in input pixels."""
+    from pointforge.tasks.keypoints.predictor import TILE_MARGIN
+
+    photo = cv2.resize(skdata.astronaut()[..., ::-1], (300, 212), interpolation=cv2.INTER_AREA)
+    whole = KeypointPredictor(shipped_sp, "cpu", max_keypoints=None, tile_size=None)(photo)
+    seen: list[tuple[int, int]] = []
+    hook = shipped_sp.register_forward_pre_hook(lambda _m, a: seen.append(a[0].shape[-2:]))
+    try:
+        tiled = KeypointPredictor(shipped_sp, "cpu", max_keypoints=None, tile_size=64)(photo)
+    finally:
+        hook.remove()
+    assert len(seen) == 4 * 5  # 216/64 → 4 rows, 304/64 → 5 columns of tiles
+    assert max(max(s) for s in seen) <= 64 + 2 * TILE_MARGIN
+    assert len(whole["keypoints"]) > 50
+    np.testing.assert_array_equal(tiled["keypoints"], whole["keypoints"])
+    np.testing.assert_allclose(tiled["scores"], whole["scores"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(tiled["descriptors"], whole["descriptors"], atol=1e-4)
+    assert tiled["keypoints"][:, 0].max() < 300 and tiled["keypoints"][:, 1].max() < 212
+    # The default tiles bound a 4000x3000 photo's network memory by 1120² instead of 4000x3000.
+    assert KeypointPredictor(shipped_sp, "cpu").tile_size == 1024
+    with pytest.raises(ValueError, match="tile_size"):
+        KeypointPredictor(shipped_sp, "cpu", tile_size=100)
+
+
+def test_keypoint_cap_is_announced_once(
+    shipped_sp: SuperPoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    photo = cv2.resize(skdata.astronaut()[..., ::-1], (160, 160), interpolation=cv2.INTER_AREA)
+    pred = KeypointPredictor(shipped_sp, "cpu", max_keypoints=10)
+    with caplog.at_level("WARNING", logger="pointforge"):
+        assert len(pred(photo)["keypoints"]) == 10
+        pred(photo)
+    assert caplog.text.count("keypoint cap reached: kept the 10 highest-scoring") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pointforge"):
+        KeypointPredictor(shipped_sp, "cpu", max_keypoints=None)(photo)
+    assert "cap" not in caplog.text
+
+
+def test_load_predictor_suggests_the_option_name() -> None:
+    with pytest.raises(TypeError, match=r"max_keypoint.*did you mean 'max_keypoints'"):
+        pointforge.load_predictor(max_keypoint=5)
+    with pytest.raises(TypeError, match=r"colour.*options are: .*detection_threshold"):
+        pointforge.load_predictor(colour=True)
