@@ -180,9 +180,9 @@ def test_resume_finished_run_is_a_noop(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_output_dir_policy(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with pytest.raises(run.OutputDirError, match="does not exist"):
-        run.train(regression_cfg(out), resume=True)
-    run.train(regression_cfg(out, max_iter=2))
+    run.train(regression_cfg(out, max_iter=2), resume=True)  # nothing to resume: starts it
+    assert load_checkpoint(out / "checkpoints/final.pth")["iteration"] == 2
+    run.train(regression_cfg(out, max_iter=2), overwrite=True)
     with pytest.raises(run.OutputDirError, match=r"already holds a run.*--resume.*--overwrite"):
         run.train(regression_cfg(out, max_iter=2))
     (out / "notes.txt").write_text("mine")

@@ -116,6 +116,15 @@ class ClassificationTask(Task):
             "in_channels": self.cfg.classification.in_channels,
         }
 
+    def build_model(self) -> nn.Module:
+        try:
+            return super().build_model()
+        except TypeError as exc:  # a registered model that takes no num_classes/in_channels
+            raise ValueError(
+                f"config key 'model.name': model '{self.cfg.model.name}' is not a classifier "
+                f"(use resnet18, resnet34 or resnet50): {exc}"
+            ) from None
+
     def _images(self, batch: dict[str, Any]) -> torch.Tensor:
         images: torch.Tensor = batch["image"]  # (B, C, H, W)
         if self.cfg.train.channels_last:

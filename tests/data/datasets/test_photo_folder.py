@@ -83,8 +83,9 @@ def test_every_dataset_is_a_valid_data_name_in_a_fresh_process() -> None:
     # A fresh interpreter: registration must not depend on which module a test imported first.
     code = (
         "from pointforge.config import load_config\n"
-        "for task, name in [('magicpoint', 'photo_folder'), ('homography_eval', 'hpatches'),\n"
-        "                   ('homography_eval', 'homography_pairs'), ('classification', 'digits')]:\n"
+        "pairs = [('magicpoint', 'photo_folder'), ('homography_eval', 'hpatches'),\n"
+        "         ('homography_eval', 'homography_pairs'), ('classification', 'digits')]\n"
+        "for task, name in pairs:\n"
         "    over = [f'task={task}', f'data.name={name}', 'data.path=x']\n"
         "    over = over if name == 'hpatches' else over[:2]\n"
         "    assert load_config(None, over).data.name == name\n"

@@ -29,7 +29,14 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_sample_photos(root / "train", ["camera", "brick", "clock"])
     write_sample_photos(root / "val", ["coins"])
     cfg = load_config(
-        None, ["device=cpu", f"data.image_size={SIZE}", "adaptation.num_homographies=2"]
+        None,
+        [
+            "task=magicpoint",
+            "data.name=photo_folder",
+            "device=cpu",
+            f"data.image_size={SIZE}",
+            "adaptation.num_homographies=2",
+        ],
     )
     export_labels(cfg, MAGICPOINT_WEIGHTS, root / "train", root / "labels", progress=False)
     return {"train": root / "train", "val": root / "val", "labels": root / "labels"}
