@@ -1,4 +1,4 @@
-"""Homographic adaptation: export time ÷ the same forward passes alone (DESIGN.md §5 ≤ 1.3).
+"""Homographic adaptation: export time ÷ the same forward passes alone (docs/benchmarks.md ≤ 1.3).
 
 Both are measured in this run on the same photos (scikit-image samples written to a temp
 folder): the export is the whole ``export_labels`` (decode, resize, homography sampling,

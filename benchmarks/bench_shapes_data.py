@@ -1,4 +1,4 @@
-"""Synthetic Shapes throughput per CPU core (DESIGN.md §5 target ≥ 400 augmented samples/s).
+"""Synthetic Shapes throughput per CPU core (docs/benchmarks.md target ≥ 400 augmented samples/s).
 
 Single process, one thread, so the figure is per core. Prints render-only, render +
 photometric, and full training samples (render + homography + photometric) at 120×160, with

@@ -35,9 +35,9 @@ def child(kind: str, batch: int, chunk: int, amp: str, height: int, width: int) 
     import torch
     import torch.nn.functional as F
 
-    from pointforge.tasks.keypoints.options import DescriptorLossConfig
     from pointforge.models.superpoint import SuperPoint
     from pointforge.tasks.keypoints.descriptor_loss import descriptor_loss
+    from pointforge.tasks.keypoints.options import DescriptorLossConfig
 
     torch.manual_seed(0)
     cfg = DescriptorLossConfig(chunk=chunk)

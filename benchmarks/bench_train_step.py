@@ -1,4 +1,4 @@
-"""MagicPoint training step ÷ bare forward + backward (DESIGN.md §5 target ≤ 1.25).
+"""MagicPoint training step ÷ bare forward + backward (docs/benchmarks.md target ≤ 1.25).
 
 Both are timed in the same run on the same pre-generated batch, so the ratio isolates what the
 engine and the task add on top of the network: label building (space-to-depth, random cell
@@ -51,6 +51,7 @@ def main() -> None:
         cfg = load_config(
             None,
             [
+                "task=magicpoint",
                 f"data.batch_size={args.batch}",
                 f"device={args.device}",
                 "data.num_workers=0",

@@ -1,4 +1,4 @@
-"""``pointforge export-labels``: homographic adaptation of an image folder (DESIGN.md §2).
+"""``pointforge export-labels``: homographic adaptation of an image folder (docs/cli.md).
 
 Registers itself (:func:`add_parsers`) so ``main.py`` needs one line; the work is in
 :mod:`pointforge.tasks.keypoints.export_labels`.

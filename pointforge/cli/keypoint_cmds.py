@@ -104,7 +104,7 @@ def add_parsers(sub: Any) -> None:
         default=None,
         metavar="H.txt",
         help="known 3x3 homography IMG1 -> IMG2 (text, 3 rows, or .npy): also print the mean "
-        "corner error of the estimate, px (the homography-accuracy measure of DESIGN.md 4)",
+        "corner error of the estimate, px (the homography-accuracy measure of docs/evaluation.md)",
     )
     p.set_defaults(func=cmd_match)
 

@@ -1,4 +1,4 @@
-"""Homography-benchmark metrics, one frozen protocol (DESIGN.md §4).
+"""Homography-benchmark metrics, one frozen protocol (docs/evaluation.md).
 
 Why our own: the public implementations disagree on this table through silent protocol bugs
 (H rescaled with one image's factors, non-standard matching score). Every metric here is a
@@ -36,7 +36,7 @@ from pointforge.data.datasets.homography_pairs import HomographyPair
 
 @dataclass(frozen=True)
 class HomographyEvalConfig:
-    """Homography benchmark settings (task ``homography_eval``); defaults = DESIGN.md §4."""
+    """Homography benchmark settings (task ``homography_eval``); defaults = docs/evaluation.md."""
 
     # Methods to compare: "pointforge" (the evaluated weights) and OpenCV "sift", "orb",
     # "gftt_sift" (Shi-Tomasi corners + SIFT descriptors).

@@ -1,4 +1,4 @@
-"""Detector AP on Synthetic Shapes: the frozen protocol of DESIGN.md §4.
+"""Detector AP on Synthetic Shapes: the frozen protocol of docs/evaluation.md.
 
 1. Per image, detections are visited in descending score order; each is a true positive if an
    unmatched ground-truth point of the same image lies within ``distance`` px (≤), and it is
@@ -119,7 +119,7 @@ def detection_ap(
     ground_truth: Sequence[np.ndarray],
     distance: float = 4.0,
 ) -> dict[str, float]:
-    """Pooled AP at ``distance`` px and localisation error (mean TP distance), DESIGN.md §4.
+    """Pooled AP at ``distance`` px and localisation error (mean TP distance), docs/evaluation.md.
 
     ``predictions[i] = (keypoints (N_i, 2) (x, y), scores (N_i,))``; ``ground_truth[i]`` is
     ``(K_i, 2)`` (x, y) in the same pixel frame. Returns Python floats: ``ap``, ``loc_error``

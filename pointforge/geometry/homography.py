@@ -1,4 +1,4 @@
-"""Batched homography sampling and warping in torch (DESIGN.md §3 amplitudes).
+"""Batched homography sampling and warping in torch (docs/keypoints.md amplitudes).
 
 Convention: pixel centres are at integer coordinates; ``H`` maps a SOURCE pixel ``(x, y, 1)``
 to its WARPED position. A warped image is ``I'(p) = I(H⁻¹ p)``, sampled with ``grid_sample``
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 class HomographyConfig:
     """Homographic augmentation parameters.
 
-    Defaults from DESIGN.md §3 (the public SuperPoint configs): scaling and perspective
+    Defaults from docs/keypoints.md (the public SuperPoint configs): scaling and perspective
     amplitude 0.2, patch ratio 0.8–0.85, rotation up to ±π/2, translation, 3-px valid margin.
     """
 

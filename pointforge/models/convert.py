@@ -33,7 +33,7 @@ def _conv(v1: str, c_out: int, c_in: int, k: int) -> dict[str, tuple[str, tuple[
     }
 
 
-# v1 name → (pointforge name, expected shape). Layout from DESIGN.md §3: encoder 64-64-64-64-
+# v1 name → (pointforge name, expected shape). Layout from docs/keypoints.md: encoder 64-64-64-64-
 # 128-128-128-128 (3×3), detector head 3×3→256 then 1×1→65, descriptor head 3×3→256 then 1×1→256.
 MAGICLEAP_V1_TABLE: dict[str, tuple[str, tuple[int, ...]]] = {
     **_conv("conv1a", 64, 1, 3),

@@ -1,4 +1,4 @@
-"""Homography-benchmark metrics against hand-computed cases (DESIGN.md §4)."""
+"""Homography-benchmark metrics against hand-computed cases (docs/evaluation.md)."""
 
 from __future__ import annotations
 

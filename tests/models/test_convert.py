@@ -32,7 +32,7 @@ def test_table_matches_our_superpoint_model() -> None:
     for ours, shape in MAGICLEAP_V1_TABLE.values():
         assert tuple(own[ours].shape) == shape
     n_params = sum(int(np.prod(s)) for _, s in MAGICLEAP_V1_TABLE.values())
-    assert 1.2e6 < n_params < 1.4e6  # ~1.3 M parameters (DESIGN.md §3)
+    assert 1.2e6 < n_params < 1.4e6  # ~1.3 M parameters (docs/keypoints.md)
 
 
 def test_convert_round_trips_to_identical_predictions(v1_file: Path, tmp_path: Path) -> None:

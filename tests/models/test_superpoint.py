@@ -39,7 +39,7 @@ def test_v1_parameter_names_and_size(tmp_path: Path) -> None:
     model = superpoint()
     assert list(model.state_dict()) == V1_KEYS
     n = sum(p.numel() for p in model.parameters())
-    assert 1.25e6 < n < 1.35e6  # "about 1.3 M parameters" (DESIGN.md §3)
+    assert 1.25e6 < n < 1.35e6  # "about 1.3 M parameters" (docs/keypoints.md)
     # A plain v1 state dict round-trips strictly, also into a fresh model.
     torch.save(model.state_dict(), tmp_path / "v1.pth")
     fresh = SuperPoint()

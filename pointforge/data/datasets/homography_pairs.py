@@ -7,7 +7,7 @@ pairs (seeded photometric change, identity homography).
 
 Resizing is where public evaluations went wrong: pytorch-superpoint rescaled the ground-truth
 ``H`` with the reference image's scale only. Here each image carries its own scale, and
-:func:`resize_pair` maps ``H`` through both (DESIGN.md §4): ``H' = S2 · H · S1⁻¹``.
+:func:`resize_pair` maps ``H`` through both (docs/evaluation.md): ``H' = S2 · H · S1⁻¹``.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def load_source_images(path: str | Path | None) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-# Viewpoint changes of the generated benchmark: the training amplitudes (DESIGN.md §3) with
+# Viewpoint changes of the generated benchmark: the training amplitudes (docs/keypoints.md) with
 # rotation limited to ±30° (HPatches viewpoint sequences rarely rotate more) and no black
 # borders, so image 2 is fully covered by image 1's content.
 DEFAULT_VIEWPOINT = HomographyConfig(max_angle=np.pi / 6, allow_artifacts=False)

@@ -75,7 +75,7 @@ class SyntheticShapesParams:
 
 @DATASETS.register("synthetic_shapes", params=SyntheticShapesParams)
 class SyntheticShapes(Dataset):
-    """Procedural Synthetic Shapes (DESIGN.md §3), rendered on the fly.
+    """Procedural Synthetic Shapes (docs/keypoints.md), rendered on the fly.
 
     ``__getitem__`` → ``{"image": (1, H, W) float [0, 1], "points": (K, 2) float (x, y),
     "valid_mask": (1, H, W) float, "index": int}``. Order: render → homographic warp (image,

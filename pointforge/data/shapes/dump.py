@@ -1,4 +1,4 @@
-"""Dump a Synthetic Shapes split to disk (DESIGN.md §2 ``pointforge data shapes``).
+"""Dump a Synthetic Shapes split to disk (docs/cli.md ``pointforge data shapes``).
 
 Layout: ``DIR/images/NNNNNN.png`` (uint8 grey) and ``DIR/points/NNNNNN.npy`` (float32 (K, 2),
 (x, y), pixel centres at integer coordinates). Samples are pure functions of (seed, split,

@@ -1,4 +1,4 @@
-"""Photometric augmentation of uint8 grey images (DESIGN.md §3 amplitudes).
+"""Photometric augmentation of uint8 grey images (docs/keypoints.md amplitudes).
 
 All ops from the public SuperPoint configs are applied in a random order (as those configs do,
 ``random_order: true``), each with a random strength drawn from the configured range, so the
@@ -17,7 +17,7 @@ import numpy as np
 class PhotometricConfig:
     """Ranges: brightness ±75 of 255, contrast ×[0.3, 1.8], Gaussian noise σ∈[0, 15],
     speckle (salt-and-pepper) density up to 0.0035, additive shade with transparency
-    [-0.5, 0.8] and kernel [50, 100] px, motion blur up to 7 px (DESIGN.md §3)."""
+    [-0.5, 0.8] and kernel [50, 100] px, motion blur up to 7 px (docs/keypoints.md)."""
 
     enabled: bool = True
     brightness: float = 75.0

@@ -1,4 +1,4 @@
-"""Homographic adaptation (SuperPoint paper §5, DESIGN.md §3): labels for real photos.
+"""Homographic adaptation (SuperPoint paper §5, docs/keypoints.md): labels for real photos.
 
 A detector trained on synthetic shapes misses many corners of real photos and is not
 repeatable under viewpoint change. Averaging its heatmaps over ``N_h`` random views of the same

@@ -1,4 +1,4 @@
-"""Detector evaluation on the frozen Synthetic Shapes test sets (DESIGN.md §4).
+"""Detector evaluation on the frozen Synthetic Shapes test sets (docs/evaluation.md).
 
 The clean and noisy test sets are a pure function of a fixed seed, so every machine scores on
 the same images. Classical baselines (FAST, Harris, Shi-Tomasi) do not change during training,

@@ -1,8 +1,8 @@
 """Match two images: extract → mutual nearest neighbours → RANSAC homography → drawing.
 
-Why mutual nearest neighbours: it is the matcher the SuperPoint protocol (DESIGN.md §3/§4)
-uses, needs no ratio threshold, and is one distance matrix plus two argmins. The matcher
-itself is :func:`pointforge.evaluation.homography.mutual_nn`, shared with the homography
+Why mutual nearest neighbours: it is the matcher of the SuperPoint protocol
+(docs/evaluation.md), needs no ratio threshold, and is one distance matrix plus two argmins.
+The matcher itself is :func:`pointforge.evaluation.homography.mutual_nn`, shared with the homography
 benchmark so ``pointforge match`` and the benchmark cannot disagree on what a match is.
 """
 

@@ -27,7 +27,7 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Detector evaluation on the Synthetic Shapes test split (DESIGN.md §4)."""
+    """Detector evaluation on the Synthetic Shapes test split (docs/evaluation.md)."""
 
     num_images: int = 1000
     # null = data.batch_size.
@@ -46,7 +46,8 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class AdaptationConfig:
-    """Homographic adaptation (``pointforge export-labels``, DESIGN.md §3; SuperPoint paper §5).
+    """Homographic adaptation (``pointforge export-labels``; SuperPoint paper §5,
+    docs/keypoints.md).
 
     Each image is warped by ``num_homographies`` homographies (the first is the identity), the
     detector heatmaps are warped back and averaged, weighted by the validity masks, then NMS and
@@ -55,10 +56,11 @@ class AdaptationConfig:
 
     # N_h = 100 in the paper (the first is the identity).
     num_homographies: int = 100
-    # mean: validity-weighted average of the un-warped heatmaps (paper, DESIGN.md §3);
+    # mean: validity-weighted average of the un-warped heatmaps (paper, docs/keypoints.md);
     # max: per-pixel maximum (a variant of the public implementations).
     aggregation: str = field(default="mean", metadata={"choices": ("mean", "max")})
-    # Label extraction: NMS radius 4 (DESIGN.md §3), threshold and border of the MagicLeap demo.
+    # Label extraction: NMS radius 4 (docs/keypoints.md), threshold and border of the MagicLeap
+    # demo.
     detection_threshold: float = 0.015
     nms_radius: int = 4
     border: int = 4
@@ -79,7 +81,7 @@ class AdaptationConfig:
 
 @dataclass(frozen=True)
 class DescriptorLossConfig:
-    """Hinge-loss parameters; defaults = the SuperPoint paper (DESIGN.md §3)."""
+    """Hinge-loss parameters; defaults = the SuperPoint paper (docs/keypoints.md)."""
 
     positive_margin: float = 1.0
     negative_margin: float = 0.2
@@ -88,7 +90,7 @@ class DescriptorLossConfig:
     # A cell pair is positive when the warped cell centre is closer than this, px (paper: 8).
     threshold: float = 8.0
     # Lambda of the total loss det(A) + det(B) + weight * desc (paper: 1e-4 with this mean
-    # over (Hc*Wc)^2 pairs per image; DESIGN.md section 3).
+    # over (Hc*Wc)^2 pairs per image; docs/keypoints.md).
     weight: float = 1e-4
     # Images per chunk of the (B, N, N) pair computation (memory bound; see module docstring).
     chunk: int = 4

@@ -1,6 +1,6 @@
 """Keypoint predictor: load weights → preprocess → network → postprocess, all on the device.
 
-This is the object behind ``pointforge.load_predictor`` (DESIGN.md §2): it accepts what users
+This is the object behind ``pointforge.load_predictor`` (docs/cli.md): it accepts what users
 have (grey or BGR uint8 of any size), and returns keypoints in the input's pixel coordinates.
 """
 

@@ -183,11 +183,11 @@ def test_bad_image_folder_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_wrong_model_or_dataset_is_named(tmp_path: Path) -> None:
     # The ResNet's own key does not exist for another model: refused at load time, named.
-    with pytest.raises(ValueError, match="unknown config key 'model.small_input'"):
+    with pytest.raises(ValueError, match=r"unknown config key 'model\.small_input'"):
         digits_cfg(tmp_path, "model.name=magicpoint")
     config = tmp_path / "wrong.yaml"
     config.write_text("task: classification\nmodel: {name: magicpoint}\ndevice: cpu\n")
     with pytest.raises(ValueError, match="model 'magicpoint' is not a classifier"):
         run.build_task(load_config(config)).build_model()
-    with pytest.raises(ValueError, match="unknown config key 'data.val_fraction'"):
+    with pytest.raises(ValueError, match=r"unknown config key 'data\.val_fraction'"):
         digits_cfg(tmp_path, "data.name=synthetic_shapes")
