@@ -53,6 +53,7 @@ class ModelConfig(_Composed):
     are declared with its registration.
     """
 
+    # A registered model; null = the task's default model.
     name: str | None = None
     # Optional initial weights: one of our checkpoints, a plain/DDP state dict or MagicLeap v1.
     weights: str | None = None
@@ -69,9 +70,11 @@ class DataConfig(_Composed):
     worker per CPU core; ``name: null`` means the task's default dataset. The dataset's own
     keys (``image_size``, ``root``, ...) are declared with its registration."""
 
+    # A registered dataset; null = the task's default dataset.
     name: str | None = None
     # The global batch: split evenly over DDP ranks.
     batch_size: int = 64
+    # DataLoader worker processes; null = one per CPU core.
     num_workers: int | None = None
     # null = pin when training on CUDA.
     pin_memory: bool | None = None
@@ -87,17 +90,24 @@ class SolverConfig:
     """Optimiser and learning-rate schedule. Iteration based, like detectron2."""
 
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "adamw", "sgd")})
+    # Base learning rate (per optimiser step; the batch is data.batch_size x accumulate_steps).
     lr: float = 1e-3
+    # L2 penalty (decoupled for adamw).
     weight_decay: float = 0.0
+    # SGD momentum.
     momentum: float = 0.9
+    # Adam/AdamW betas.
     betas: tuple[float, ...] = (0.9, 0.999)
+    # Length of the run in optimiser steps (iterations).
     max_iter: int = 50_000
     lr_schedule: str = field(
         default="constant", metadata={"choices": ("constant", "multistep", "cosine")}
     )
     # Iterations at which multistep multiplies the LR by ``gamma``.
     steps: tuple[int, ...] = ()
+    # Multistep LR factor.
     gamma: float = 0.1
+    # Linear warmup from warmup_factor x lr to lr over this many iterations (0 = none).
     warmup_iters: int = 0
     warmup_factor: float = 0.001
     # Clip the global gradient norm to this value; null = no clipping.
@@ -110,6 +120,7 @@ class SolverConfig:
     # Weight decay of norm-layer (BatchNorm/GroupNorm/LayerNorm...) parameters and of the other
     # layers' biases; null = same as weight_decay. detectron2 and timm commonly use 0 for both.
     weight_decay_norm: float | None = None
+    # (see weight_decay_norm)
     weight_decay_bias: float | None = None
 
 
@@ -121,9 +132,11 @@ class EMAConfig:
     ``ModelEMA`` warmup), so early, poor weights are forgotten quickly.
     """
 
+    # Keep an EMA of the weights and evaluate/deploy it.
     enabled: bool = False
     # YOLOX uses 0.9998 with tau 2000 for ~100k-iteration schedules.
     decay: float = 0.9998
+    # Warmup time constant (updates) of the effective decay.
     tau: float = 2000.0
 
 
@@ -136,7 +149,9 @@ class PreciseBNConfig:
     (Wu & Johnson 2021, "Rethinking BatchNorm"; detectron2 uses 200 iterations).
     """
 
+    # Recompute BatchNorm statistics before each evaluation.
     enabled: bool = False
+    # Training batches averaged (detectron2: 200).
     num_iter: int = 200
 
 
@@ -144,12 +159,15 @@ class PreciseBNConfig:
 class TrainConfig:
     """Loop bookkeeping: how often to checkpoint, log and evaluate."""
 
+    # Iterations between checkpoints (last.pth and iter_NNNNNNN.pth).
     checkpoint_period: int = 1000
     # Periodic ``iter_*.pth`` files to keep (``last.pth`` and ``final.pth`` are always kept).
     keep_last: int = 3
+    # Iterations between metrics.jsonl / TensorBoard records.
     log_period: int = 20
     # 0 disables periodic evaluation; the final evaluation always runs.
     eval_period: int = 5000
+    # A tqdm bar with the smoothed loss (rank 0 only).
     progress_bar: bool = True
     # Multi-process (torchrun) options; data.batch_size stays the global batch, split evenly
     # over the ranks (see pointforge.engine.launch.DDPConfig).
@@ -174,11 +192,17 @@ class Config(_Composed):
     (user plugins, loaded before anything else is read; see ``docs/plugins.md``).
     """
 
+    # The registered task to run (required): it decides the other sections the config has.
     task: str | None = None
+    # Modules or .py files to import first (user plugins that register components).
     imports: tuple[str, ...] = ()
+    # Seeds weights, data order and augmentation; a run is a pure function of it (and config).
     seed: int = 0
+    # torch.use_deterministic_algorithms: bitwise-repeatable on the GPU, at some speed cost.
     deterministic: bool = False
+    # auto = CUDA when present, else CPU; or cpu, cuda, cuda:N.
     device: str = "auto"
+    # Run directory; null = runs/<config file stem>.
     output_dir: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -19,6 +19,7 @@ from pointforge.config.schema import Config
 from pointforge.data.transforms.photometric import PhotometricConfig
 from pointforge.evaluation.baselines import classical_keypoints_batch
 from pointforge.evaluation.keypoints import detection_ap
+from pointforge.models.loading import read_state_dict
 from pointforge.registry import DATASETS
 from pointforge.tasks.keypoints.postprocess import extract_keypoints, logits_to_heatmap
 from pointforge.visualization import draw_keypoints, make_grid, save_png
@@ -37,6 +38,22 @@ class ShapesDetectionEvaluator:
         self.cfg = cfg
         self._sets: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self._baselines: dict[str, float] = {}
+        self._reference: nn.Module | None = None
+
+    def reference_model(self, device: torch.device) -> nn.Module | None:
+        """``eval.reference_weights`` as a detector-only network (loaded once), or ``None``."""
+        path = self.cfg.eval.reference_weights
+        if path is None:
+            return None
+        if self._reference is None:
+            from pointforge.tasks.keypoints.predictor import build_model_for_state_dict
+
+            self._reference = build_model_for_state_dict(read_state_dict(path)).to(device).eval()
+        return self._reference
+
+    @property
+    def reference_name(self) -> str:
+        return Path(self.cfg.eval.reference_weights or "reference").stem
 
     @property
     def variants(self) -> list[str]:
@@ -114,28 +131,45 @@ class ShapesDetectionEvaluator:
         self, model: nn.Module, device: torch.device, output_dir: Path | None = None
     ) -> dict[str, float]:
         results: dict[str, float] = {}
+        reference = self.reference_model(device)
         for variant in self.variants:
             images, gts = self.test_set(variant)
             m = detection_ap(self.predict(model, images, device), gts, self.cfg.eval.distance)
             results[f"{variant}/ap"] = m["ap"]
             results[f"{variant}/loc_error"] = m["loc_error"]
+            if reference is not None:
+                key = f"{variant}/{self.reference_name}"
+                if f"{key}/ap" not in self._baselines:  # fixed weights: scored once
+                    dets = self.predict(reference, images, device)
+                    r = detection_ap(dets, gts, self.cfg.eval.distance)
+                    self._baselines[f"{key}/ap"] = r["ap"]
+                    self._baselines[f"{key}/loc_error"] = r["loc_error"]
+                results[f"{key}/ap"] = self._baselines[f"{key}/ap"]
+                results[f"{key}/loc_error"] = self._baselines[f"{key}/loc_error"]
             results.update(self.baselines(variant))
         if output_dir is not None and self.cfg.eval.num_visualize > 0:
             self.visualize(model, device, Path(output_dir) / "eval" / "detections.png")
         return results
 
     def visualize(self, model: nn.Module, device: torch.device, path: Path) -> None:
-        """Grid of test images: predictions (green, at the deployment threshold) and GT (red)."""
+        """Grid of test images: predictions (green, at the deployment threshold) and GT (red),
+        one row per variant; with ``eval.reference_weights`` a row of the reference's below."""
         n = self.cfg.eval.num_visualize
+        models = [model]
+        reference = self.reference_model(device)
+        if reference is not None:
+            models.append(reference)
         panels = []
         for variant in self.variants:
             images, gts = self.test_set(variant)
-            dets = self.predict(
-                model, images[:n], device, threshold=self.cfg.detection.detection_threshold
-            )
-            panels += [
-                draw_keypoints(img, k, scale=2, ground_truth=gt)
-                for img, (k, _), gt in zip(images[:n], dets, gts[:n])
-            ]
+            for net in models:
+                dets = self.predict(
+                    net, images[:n], device, threshold=self.cfg.detection.detection_threshold
+                )
+                panels += [
+                    draw_keypoints(img, k, scale=2, ground_truth=gt)
+                    for img, (k, _), gt in zip(images[:n], dets, gts[:n])
+                ]
         save_png(path, make_grid(panels, cols=n))
-        log.info("wrote %s", path)
+        rows = "model" + (f", then {self.reference_name}" if reference is not None else "")
+        log.info("wrote %s (rows per variant: %s)", path, rows)

@@ -42,6 +42,10 @@ class EvalConfig:
     baselines: tuple[str, ...] = ("fast", "harris", "shi")
     # Number of example test images drawn into eval/detections.png.
     num_visualize: int = 8
+    # Other weights scored on the same test sets and drawn beside the model (e.g. the shipped
+    # MagicPoint), so a short run is seen next to a trained one; reported under the file's
+    # stem, like the baselines. null = none.
+    reference_weights: str | None = None
 
 
 @dataclass(frozen=True)
