@@ -23,6 +23,7 @@ from pointforge.engine.checkpoint import load_checkpoint
 from pointforge.models.build import build_model
 from pointforge.models.loading import WeightsError, fit_state_dict, read_state_dict
 from pointforge.registry import TASKS, load_builtin
+from pointforge.tasks.base import Task
 
 
 def stored_config(path: str | Path) -> Config | None:
@@ -34,7 +35,22 @@ def stored_config(path: str | Path) -> Config | None:
 
 def load_predictor(path: str | Path, device: str = "auto", **options: Any) -> Any:
     """The predictor for the weights at ``path`` (see the module docstring)."""
+    return open_predictor(path, device, options)[0]
+
+
+def open_predictor(
+    path: str | Path,
+    device: str = "auto",
+    options: dict[str, Any] | None = None,
+    only_accepted: bool = False,
+) -> tuple[Any, type[Task]]:
+    """``(predictor, task class)`` for the weights at ``path``.
+
+    With ``only_accepted``, options the task's predictor does not take
+    (:meth:`~pointforge.tasks.base.Task.predictor_options`) are left out instead of refused:
+    what a command-line tool with options of several families needs."""
     load_builtin()
+    options = dict(options or {})
     cfg = stored_config(path)
     state = read_state_dict(path)
     if cfg is not None:
@@ -54,7 +70,10 @@ def load_predictor(path: str | Path, device: str = "auto", **options: Any) -> An
         bare = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
         model = build_model(bare, torch.device("cpu"), **_model_kwargs(task_cls, bare, state))
         fit_state_dict(model, state, str(path))
-    return task_cls.build_predictor(model, cfg, device, **options)
+    if only_accepted:
+        accepted = set(task_cls.predictor_options())
+        options = {k: v for k, v in options.items() if k in accepted}
+    return task_cls.build_predictor(model, cfg, device, **options), task_cls
 
 
 def check_options(factory: Any, options: dict[str, Any], skip: tuple[str, ...] = ()) -> None:

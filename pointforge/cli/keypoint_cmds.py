@@ -40,12 +40,15 @@ def add_parsers(sub: Any) -> None:
     defaults = argparse.ArgumentDefaultsHelpFormatter
     p = sub.add_parser(
         "detect",
-        help="detect keypoints in images and save them to .npz",
+        help="run a model (keypoints, boxes, ...) on images and save the results to .npz",
         formatter_class=defaults,
-        description="Run a keypoint model on IMAGE files; writes one .npz with "
-        "<stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for SuperPoint "
-        "models, <stem>/descriptors (N, D). An empty, truncated or undecodable image is "
-        "named; the results of every image read before it are still written.",
+        description="Run the predictor of --weights (any task: read from the checkpoint) on "
+        "IMAGE files; writes one .npz with <stem>/<field> for every array it returns: for "
+        "keypoint models <stem>/keypoints (N, 2) (x, y), <stem>/scores (N,) and, for "
+        "SuperPoint, <stem>/descriptors (N, D); for box detectors <stem>/boxes (N, 4) xyxy, "
+        "scores, labels. The keypoint options apply to keypoint models only. An empty, "
+        "truncated or undecodable image is named; the results of every image read before it "
+        "are still written.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, help="output .npz file")
@@ -123,20 +126,23 @@ def _check_predictor_args(args: argparse.Namespace) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    """Detect in every IMAGE; the ``.npz`` holds every image read, whatever the policy."""
-    from pointforge import load_predictor
+    """Run the predictor of any task's weights on every IMAGE (keypoints, boxes, ...); the
+    ``.npz`` holds every array of every image read, whatever the policy. Options a task's
+    predictor does not take (the keypoint ones for a box detector) are left out."""
+    from pointforge import DEFAULT_WEIGHTS
     from pointforge.data.image_io import UnreadableImageError, read_image
-    from pointforge.visualization import draw_keypoints, save_png
+    from pointforge.predictor import open_predictor
+    from pointforge.visualization import save_png
 
     _check_predictor_args(args)
-    pred = load_predictor(
-        args.weights,
-        device=args.device,
-        max_keypoints=args.max_keypoints,
-        detection_threshold=args.threshold,
-        nms_radius=args.nms_radius,
-        border=args.border,
-    )
+    options = {
+        "max_keypoints": args.max_keypoints,
+        "detection_threshold": args.threshold,
+        "nms_radius": args.nms_radius,
+        "border": args.border,
+    }
+    weights = args.weights or DEFAULT_WEIGHTS
+    pred, task = open_predictor(weights, args.device, options, only_accepted=True)
     arrays: dict[str, np.ndarray] = {}
     failed: list[UnreadableImageError] = []
     for path in args.images:
@@ -152,13 +158,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         stem = Path(path).stem
         if stem in {k.split("/")[0] for k in arrays}:
             stem = str(Path(path)).replace("/", "_")
-        arrays[f"{stem}/keypoints"] = out["keypoints"]
-        arrays[f"{stem}/scores"] = out["scores"]
-        if out["descriptors"] is not None:
-            arrays[f"{stem}/descriptors"] = out["descriptors"]
-        print(f"{path}: {len(out['keypoints'])} keypoints")
+        fields = {k: v for k, v in out.items() if isinstance(v, np.ndarray)}
+        arrays.update({f"{stem}/{k}": v for k, v in fields.items()})
+        first = next(iter(fields), None)  # keypoints, boxes, ...: what was found
+        found = f"{len(fields[first])} {first}" if first is not None else "done"
+        print(f"{path}: {found}")
         if args.draw:
-            save_png(Path(args.draw) / f"{stem}.png", draw_keypoints(image, out["keypoints"]))
+            save_png(Path(args.draw) / f"{stem}.png", task.draw(image, out))
     done = len({k.split("/")[0] for k in arrays})
     out_path = Path(args.out)
     if done:

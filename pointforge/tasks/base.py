@@ -178,6 +178,11 @@ class Task(abc.ABC):
         raise NotImplementedError(f"task {cls.__name__} has no predictor")
 
     @classmethod
+    def predictor_options(cls) -> tuple[str, ...]:
+        """The keyword options :meth:`build_predictor` takes (``load_predictor(**options)``)."""
+        return ()
+
+    @classmethod
     def predictor_model(
         cls, cfg: Config | None, state: dict[str, torch.Tensor]
     ) -> nn.Module | None:

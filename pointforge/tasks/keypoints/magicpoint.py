@@ -9,6 +9,7 @@ and returns the detector cross-entropy. Evaluation follows ``docs/evaluation.md`
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,6 +91,11 @@ class KeypointTask(Task):
             }
             options = {**defaults, **options}
         return KeypointPredictor(model, device=device, **options)
+
+    @classmethod
+    def predictor_options(cls) -> tuple[str, ...]:
+        names = inspect.signature(KeypointPredictor).parameters
+        return tuple(n for n in names if n not in ("model", "device"))
 
     @classmethod
     def predictor_model(cls, cfg: Config | None, state: dict[str, torch.Tensor]) -> nn.Module:
