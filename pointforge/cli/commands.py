@@ -146,3 +146,18 @@ def cmd_data_shapes(args: argparse.Namespace) -> int:
         f"{Path(args.out) / 'points'}"
     )
     return 0
+
+
+def cmd_data_shapes_detection(args: argparse.Namespace) -> int:
+    from pointforge.tasks.detection.data.shapes import dump_shapes_coco
+
+    if args.num <= 0:
+        raise ValueError(f"--num must be > 0, got {args.num}")
+    json_path = Path(args.out) / f"{args.split}.json"
+    if json_path.exists() and not args.overwrite:
+        raise FileExistsError(
+            f"{json_path} exists; pass --overwrite to replace the {args.split} dump"
+        )
+    paths = dump_shapes_coco(args.out, split=args.split, num=args.num, seed=args.seed)
+    print(f"wrote {args.num} images to {paths.images} and their boxes to {paths.json}")
+    return 0

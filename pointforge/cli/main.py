@@ -141,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="train", choices=["train", "val", "all"])
     s.add_argument("--crops", action="store_true", help="also write 5 crops per photo")
     s.set_defaults(func=commands.cmd_data_photos)
+    s = dsub.add_parser(
+        "shapes-detection",
+        help="dump the built-in shapes detection set as COCO json + PNGs",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write DIR/<split>.json (COCO format: images, annotations with xywh boxes, "
+        "categories) and DIR/<split>/<id>.png for the procedural shapes detection set that "
+        "configs/centernet_shapes.yaml trains on; the same seed gives the same files. Train on "
+        "the dump like on any COCO data: data.name=coco data.train.json=DIR/train.json "
+        "data.train.images=DIR/train ...",
+    )
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--split", default="val", choices=["train", "val"])
+    s.add_argument("--num", type=int, default=200, help="number of images")
+    s.add_argument("--seed", type=int, default=0, help="dataset seed")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing dump of split")
+    s.set_defaults(func=commands.cmd_data_shapes_detection)
 
     inspect_cmds.add_parsers(sub)  # summary, explain
     keypoint_cmds.add_parsers(sub)  # detect, convert magicleap, match

@@ -166,3 +166,19 @@ def test_data_shapes_dump(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
     assert main(argv) == 2 and "already holds images" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     assert main(["data", "shapes", "--out", str(out), "--num", "0"]) == 2
+
+
+def test_data_shapes_detection_dumps_coco_and_refuses_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "shapes"
+    assert main(["data", "shapes-detection", "--out", str(out), "--num", "3"]) == 0
+    coco = json.loads((out / "val.json").read_text())
+    assert len(coco["images"]) == 3 and len(list((out / "val").glob("*.png"))) == 3
+    assert coco["annotations"] and all(a["bbox"][2] > 0 for a in coco["annotations"])
+    first = (out / "val.json").read_bytes()
+    assert main(["data", "shapes-detection", "--out", str(out), "--num", "3"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    args = ["data", "shapes-detection", "--out", str(out), "--num", "3", "--overwrite"]
+    assert main(args) == 0
+    assert (out / "val.json").read_bytes() == first  # same seed, same files
