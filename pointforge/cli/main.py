@@ -181,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         if os.environ.get("POINTFORGE_DEBUG"):
             raise
-        msg = str(exc).strip() or type(exc).__name__
+        # One line, always: a library message spanning lines is joined (the promise of the
+        # README, tested over every command in tests/cli/test_error_lines.py).
+        msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"pointforge {args.command}: error: {type(exc).__name__}: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -56,7 +56,12 @@ def torch_load_problem(exc: BaseException) -> str:
             "pointforge loads only tensors and plain containers (torch.load weights_only=True), "
             "so a pickle cannot run code here; if you trust the file, re-save its state dict"
         )
-    return f"corrupt, truncated or not a torch file ({type(exc).__name__}: {exc})"
+    # torch's own text runs over many lines of advice; its first line says what failed.
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    if first.startswith("Weights only load failed"):
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()
+        first = detail[0].strip() if detail else first
+    return f"corrupt, truncated or not a torch file ({type(exc).__name__}: {first})"
 
 
 def read_state_dict(
