@@ -119,6 +119,8 @@ def overlay_cam(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.nd
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     h, w = image.shape[:2]
-    cam = cv2.resize(np.clip(cam, 0.0, 1.0).astype(np.float32), (w, h), cv2.INTER_LINEAR)
+    cam = cv2.resize(
+        np.clip(cam, 0.0, 1.0).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+    )
     heat = cv2.applyColorMap(np.round(cam * 255).astype(np.uint8), cv2.COLORMAP_JET)
     return cv2.addWeighted(heat, alpha, image, 1.0 - alpha, 0.0)

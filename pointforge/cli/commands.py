@@ -56,7 +56,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if comm.is_main_process():
             run_dir = Path(args.output_dir) if args.output_dir else default_eval_root(cfg, weights)
             target = eval_destination(run_dir, weights, args.overwrite)
-        metrics = _evaluate_into(cfg, comm.broadcast(target), weights)
+        target = comm.broadcast(target)  # rank 0's choice, on every rank
+        if target is None:
+            raise RuntimeError("rank 0 chose no evaluation directory")
+        metrics = _evaluate_into(cfg, target, weights)
     if metrics is not None:
         print(metrics[0])
         print(f"wrote {metrics[1] / 'metrics.json'}")

@@ -169,7 +169,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     if done:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out_path, **arrays)
+        np.savez(out_path, allow_pickle=False, **arrays)  # numeric arrays only
         print(f"wrote {out_path} ({done} of {len(args.images)} images)")
     if failed and args.on_bad_image == "error":
         rest = len(args.images) - done - 1

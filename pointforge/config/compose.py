@@ -17,11 +17,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pointforge.config.schema import Config, DataConfig, ModelConfig
 from pointforge.config.validate import ConfigError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_DC = TypeVar("_DC", bound="DataclassInstance")
 _CACHE: dict[str, type] = {}
 _NAME = re.compile(r"^(Config|DataConfig|ModelConfig)\[(.*)\]$")
 
@@ -35,10 +39,15 @@ def _fields_of(params: type | None) -> list[tuple[str, Any, dataclasses.Field[An
     hints = typing.get_type_hints(params)
     out = []
     for f in dataclasses.fields(params):
-        new = dataclasses.field(
-            default=f.default,
-            default_factory=f.default_factory,
-            metadata=f.metadata,
+        # field() is typed for class bodies (it claims to return the default's type); here it
+        # is a Field object handed to make_dataclass.
+        new = typing.cast(
+            dataclasses.Field[Any],
+            dataclasses.field(
+                default=f.default,
+                default_factory=f.default_factory,
+                metadata=f.metadata,
+            ),
         )
         out.append((f.name, hints[f.name], new))
     return out
@@ -129,3 +138,14 @@ def own_keys(section: Any) -> dict[str, Any]:
     return {
         f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name not in taken
     }
+
+
+def replace_section(obj: _DC, **changes: Any) -> _DC:
+    """``dataclasses.replace`` for keys that composition adds at runtime.
+
+    Why: a run's config class is built by :func:`run_schema` (task sections, dataset and model
+    keys), so the type checker only knows the core classes and rejects
+    ``replace(cfg, eval=...)`` or ``replace(cfg.data, photometric=...)``. The copy is checked
+    at runtime as usual: an unknown key raises ``TypeError``.
+    """
+    return dataclasses.replace(obj, **changes)

@@ -103,13 +103,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(
                 f"config key '{key}' expects {_describe(tp)}, got {_tn(value)} ({value!r})"
             )
-        args = [a for a in get_args(tp) if a is not Ellipsis]
-        item_tp = args[0] if args else Any
+        items = [a for a in get_args(tp) if a is not Ellipsis]
+        item_tp = items[0] if items else Any
         return tuple(_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
-        return from_dict(tp, value, prefix=f"{key}.")  # type: ignore[arg-type]
+        return from_dict(tp, value, prefix=f"{key}.")
     if tp is Any:
         return value
     if tp is bool:

@@ -186,7 +186,7 @@ def build_train_loader(
     generator = torch.Generator().manual_seed(seed * 7919 + start_iter + 104_729 * rank)
     loader = DataLoader(
         SeededSamples(dataset, seed, num_workers),
-        batch_sampler=batch_sampler,  # type: ignore[arg-type]
+        batch_sampler=batch_sampler,
         num_workers=num_workers,
         collate_fn=collate_fn,
         worker_init_fn=worker_init_fn,

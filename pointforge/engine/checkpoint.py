@@ -91,7 +91,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def capture_rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) RNG states as weights_only-loadable values."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    if not isinstance(np_state, tuple):  # a dict only when the bit generator is not MT19937
+        raise TypeError("numpy's global RandomState does not use MT19937; cannot capture it")
     state: dict[str, Any] = {
         "python": _to_plain(random.getstate()),
         "numpy": {

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-def _train_frozen(module: nn.Module, mode: bool = True) -> nn.Module:
+def _train_frozen(module: _BatchNorm, mode: bool = True) -> _BatchNorm:
     """Replacement ``train`` of a frozen BatchNorm: whatever ``mode`` is asked, stay in eval."""
     del mode
     return nn.Module.train(module, False)

@@ -58,12 +58,19 @@ def param_groups(model: nn.Module, cfg: SolverConfig) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def _betas(cfg: SolverConfig) -> tuple[float, float]:
+    """``solver.betas`` as the pair Adam/AdamW take: (first, second) moment decay."""
+    if len(cfg.betas) != 2:
+        raise ValueError(f"config key 'solver.betas' must hold 2 numbers, got {list(cfg.betas)}")
+    return cfg.betas[0], cfg.betas[1]
+
+
 def build_optimizer(model: nn.Module, cfg: SolverConfig) -> torch.optim.Optimizer:
     params = param_groups(model, cfg)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+        return torch.optim.Adam(params, lr=cfg.lr, betas=_betas(cfg))
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas))
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=_betas(cfg))
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
     raise ValueError(f"solver.optimizer: unknown optimizer '{cfg.optimizer}'")

@@ -18,7 +18,7 @@ import yaml
 
 from pointforge.config.loader import dump_config
 from pointforge.config.schema import Config
-from pointforge.config.validate import to_dict
+from pointforge.config.validate import ConfigError, to_dict
 from pointforge.data.errors import apply_sharing_strategy
 from pointforge.data.loader import explain_data_error
 from pointforge.engine import comm
@@ -52,6 +52,8 @@ def build_task(cfg: Config, device: torch.device | None = None) -> Task:
     """The run's Task object (the families are loaded by ``load_config``; loaded again here
     for a config built some other way)."""
     load_builtin()
+    if cfg.task is None:
+        raise ConfigError("config key 'task' is null: name the task to run (e.g. task: superpoint)")
     task: Task = TASKS.build(cfg.task, cfg, device or resolve_device(cfg.device))
     return task
 

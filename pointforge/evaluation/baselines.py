@@ -84,7 +84,7 @@ def classical_keypoints(
     if method == "shi":
         resp = cv2.cornerMinEigenVal(image.astype(np.float32), blockSize=3, ksize=3)
         return _from_response(resp, max_keypoints, nms_radius, border)
-    fast = cv2.FastFeatureDetector_create(threshold=20, nonmaxSuppression=True)
+    fast = cv2.FastFeatureDetector.create(threshold=20, nonmaxSuppression=True)
     kps = fast.detect(image, None)
     resp = np.zeros(image.shape, np.float32)
     if kps:

@@ -57,8 +57,8 @@ class OpenCVExtractor:
         self.max_keypoints = max_keypoints
         self.nms_radius = nms_radius
         # Ask for more than kept: OpenCV's own cap is not by response for every method.
-        self._sift = cv2.SIFT_create()
-        self._orb = cv2.ORB_create(nfeatures=2 * max_keypoints) if method == "orb" else None
+        self._sift = cv2.SIFT.create()
+        self._orb = cv2.ORB.create(nfeatures=2 * max_keypoints) if method == "orb" else None
 
     def __call__(self, image: np.ndarray) -> Features:
         if image.dtype != np.uint8 or image.ndim != 2:
@@ -69,8 +69,15 @@ class OpenCVExtractor:
             kpts, desc = self._sift.detectAndCompute(image, None)
             return _sorted(list(kpts), desc, self.max_keypoints)
         if self.name == "orb":
+            if self._orb is None:  # built in __init__ exactly when method == "orb"
+                raise RuntimeError("OpenCV ORB extractor was not created")
             kpts, desc = self._orb.detectAndCompute(image, None)
-            bits = None if desc is None else np.unpackbits(desc, axis=1).astype(np.float32)
+            # ORB descriptors are CV_8U (N, 32): asarray (no copy) states that type for unpackbits.
+            bits = (
+                None
+                if desc is None
+                else np.unpackbits(np.asarray(desc, np.uint8), axis=1).astype(np.float32)
+            )
             out = _sorted(list(kpts), bits, self.max_keypoints)
             if out["descriptors"] is not None and out["descriptors"].shape[1] != 256:
                 out["descriptors"] = np.zeros((0, 256), np.float32)

@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -280,8 +281,17 @@ def summarize(records: list[PairRecord], cfg: HomographyEvalConfig) -> dict[str,
     return out
 
 
+class PairSet(Protocol):
+    """What the benchmark reads of a pair dataset (``HPatches``, ``GeneratedPairs``): its
+    length and pair ``i`` for ``0 <= i < len``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> HomographyPair: ...
+
+
 def run_benchmark(
-    pairs: Iterable[HomographyPair],
+    pairs: PairSet,
     extractors: Mapping[str, Callable[[np.ndarray], dict]],
     cfg: HomographyEvalConfig,
     progress: bool = False,
@@ -292,12 +302,13 @@ def run_benchmark(
     loading and metrics are excluded so methods compare fairly); ``metric_s`` the scoring.
     """
     records: dict[str, list[PairRecord]] = {m: [] for m in extractors}
-    items = pairs
+    indices: Iterable[int] = range(len(pairs))
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(pairs, desc="pairs", total=len(pairs) if hasattr(pairs, "__len__") else None)
-    for pair in items:
+        indices = tqdm(indices, desc="pairs")
+    for i in indices:
+        pair = pairs[i]
         for method, extract in extractors.items():
             t0 = time.perf_counter()
             f1, f2 = extract(pair.image1), extract(pair.image2)

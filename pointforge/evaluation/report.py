@@ -28,6 +28,7 @@ from pointforge.data.datasets.homography_pairs import HomographyPair
 from pointforge.evaluation.homography import PairRecord
 
 # Metrics drawn as bar charts and listed in the tables, in this order; units in the labels.
+TABLE_METRICS: tuple[str, ...]
 TABLE_METRICS = ("rep", "mle", "h_acc@1", "h_acc@3", "h_acc@5", "auc@1", "auc@3", "auc@5")
 TABLE_METRICS += ("nn_map", "m_score", "num_kpts", "ms_per_pair", "metric_ms")
 LABELS = {"mle": "MLE (px)", "ms_per_pair": "extraction ms / pair", "num_kpts": "keypoints / image"}
@@ -184,7 +185,7 @@ def plot_matches(
             keep = np.linspace(0, len(p1) - 1, min(max_lines, len(p1))).astype(int)
             segs = np.stack([p1[keep], p2[keep]], 1)
             colours = np.where(rec.inliers[keep, None], [[0.1, 0.9, 0.2]], [[0.95, 0.1, 0.1]])
-            ax.add_collection(LineCollection(segs, colors=colours, linewidths=0.7))
+            ax.add_collection(LineCollection(list(segs), colors=colours, linewidths=0.7))
             ax.set_title(
                 f"{method}: {int(rec.inliers.sum())}/{len(p1)} inliers, corner error "
                 f"{rec.corner_error:.2f} px",

@@ -233,6 +233,8 @@ def _export_dynamo(graph: KeypointGraph, example: torch.Tensor, dynamic: bool, o
             dynamic_shapes=shapes,
             verbose=False,
         )
+    if program is None:  # only the legacy exporter (dynamo=False) returns None
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
     return program.model_proto.SerializeToString()
 
 
@@ -254,7 +256,8 @@ def _export_torchscript(
         torch.onnx.export(
             graph,
             (example,),
-            buf,
+            # torch annotates f as a path, but this (legacy) exporter also writes to file objects.
+            buf,  # type: ignore[arg-type]
             dynamo=False,
             input_names=[INPUT_NAME],
             output_names=list(graph.output_names),

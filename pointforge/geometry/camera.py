@@ -19,6 +19,7 @@ agree on one convention:
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 # Box corner signs in the box frame: x (length), y (width), z (height). Corners 0-3 are the
 # top face (z = +h/2), 4-7 the bottom face, both counter-clockwise seen from above starting at
@@ -82,9 +83,9 @@ def matrix_to_quat(R: np.ndarray) -> np.ndarray:
     else:
         s = 2.0 * np.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1])
         q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[0] < 0 else q
+    quat = np.asarray(q)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[0] < 0 else quat
 
 
 def yaw_to_quat(yaw: float) -> np.ndarray:
@@ -129,7 +130,7 @@ def matrix_to_rot_y(R_cam_from_box: np.ndarray) -> float:
     return float(-np.arctan2(v[2], v[0]))
 
 
-def make_transform(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+def make_transform(rotation: npt.ArrayLike, translation: npt.ArrayLike) -> np.ndarray:
     """(4, 4) rigid transform from a rotation — quaternion (4,) or matrix (3, 3) — and a
     translation (3,)."""
     rotation = np.asarray(rotation, dtype=np.float64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +82,8 @@ def sample_homography(
     onto the full image: the warped image shows the patch's content.
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    g, kw = generator, {"device": dev, "dtype": dtype}
+    g = generator
+    kw: dict[str, Any] = {"device": dev, "dtype": dtype}
     p = cfg.patch_ratio
     m = (1 - p) / 2
     base = torch.tensor([[0, 0], [0, p], [p, p], [p, 0]], **kw) + m  # (4, 2) x, y

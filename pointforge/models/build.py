@@ -71,5 +71,7 @@ def describe_checkpoint(path: str | Path) -> tuple[str, str] | None:
     stored = obj.get("config") if isinstance(obj, dict) else None
     if not isinstance(stored, dict):
         return None
-    model = stored.get("model") if isinstance(stored.get("model"), dict) else {}
+    model = stored.get("model")
+    if not isinstance(model, dict):
+        model = {}
     return str(stored.get("task")), str(model.get("name"))

@@ -238,7 +238,9 @@ def _suppresses(rows: Tensor, cols: Tensor, threshold: float) -> Tensor:
         distance_box_iou(rows, cols[j : j + step]) > threshold
         for j in range(0, cols.shape[0], step)
     ]
-    return torch.cat(parts, dim=1) if parts else rows.new_zeros((rows.shape[0], 0), dtype=bool)
+    if not parts:
+        return rows.new_zeros((rows.shape[0], 0), dtype=torch.bool)
+    return torch.cat(parts, dim=1)
 
 
 def _diou_nms_one(boxes: Tensor, scores: Tensor, threshold: float) -> Tensor:

@@ -218,5 +218,5 @@ class GeneratedPairs(Dataset):
             1, self.height, self.width, self.homographic, generator=gen, dtype=torch.float64
         )
         src = torch.from_numpy(image).to(torch.float32)[None, None]
-        warped = warp_images(src, h.float()).round().clamp(0, 255).to(torch.uint8)[0, 0]
-        return HomographyPair(f"{name}/v{k}", split, image, warped.numpy(), h[0].numpy())
+        warped_t = warp_images(src, h.float()).round().clamp(0, 255).to(torch.uint8)[0, 0]
+        return HomographyPair(f"{name}/v{k}", split, image, warped_t.numpy(), h[0].numpy())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 SHIFT = 4
 SCALE = 1 << SHIFT
@@ -17,7 +18,7 @@ AA = cv2.LINE_AA
 EMPTY = np.zeros((0, 2), np.float32)
 
 
-def fix(pts: np.ndarray) -> np.ndarray:
+def fix(pts: npt.ArrayLike) -> np.ndarray:
     """Float pixel coordinates → OpenCV fixed-point int32 for ``shift=SHIFT``."""
     return np.round(np.asarray(pts) * SCALE).astype(np.int32)
 

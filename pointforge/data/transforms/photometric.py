@@ -30,23 +30,29 @@ class PhotometricConfig:
     motion_blur_max: int = 7
 
 
+def _between(rng: np.random.Generator, bounds: tuple[float, ...]) -> float:
+    """A uniform draw in ``[low, high)`` of a ``(low, high)`` range option."""
+    low, high = bounds
+    return float(rng.uniform(low, high))
+
+
 def _brightness(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) -> np.ndarray:
     return img + rng.uniform(-cfg.brightness, cfg.brightness)
 
 
 def _contrast(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) -> np.ndarray:
     mean = img.mean()
-    return (img - mean) * rng.uniform(*cfg.contrast) + mean
+    return (img - mean) * _between(rng, cfg.contrast) + mean
 
 
 def _gaussian_noise(
     img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig
 ) -> np.ndarray:
-    return img + rng.normal(0.0, rng.uniform(*cfg.noise_std), img.shape).astype(np.float32)
+    return img + rng.normal(0.0, _between(rng, cfg.noise_std), img.shape).astype(np.float32)
 
 
 def _speckle(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) -> np.ndarray:
-    p = rng.uniform(*cfg.speckle_prob)
+    p = _between(rng, cfg.speckle_prob)
     u = rng.random(img.shape, dtype=np.float32)
     img = img.copy()
     img[u < p] = 0.0
@@ -57,7 +63,7 @@ def _speckle(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) 
 def _shade(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) -> np.ndarray:
     """Darken or lighten by a blurred mask of random ellipses (cast shadows, vignetting)."""
     h, w = img.shape
-    mask = np.zeros((h, w), np.float32)
+    mask: np.ndarray = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(1, cfg.shade_ellipses + 1))):
         ax = int(rng.integers(1, max(2, min(h, w) // 5)))
         ay = int(rng.integers(1, max(2, min(h, w) // 5)))
@@ -66,7 +72,7 @@ def _shade(img: np.ndarray, rng: np.random.Generator, cfg: PhotometricConfig) ->
             int(rng.integers(ay, max(ay + 1, h - ay))),
         )
         cv2.ellipse(mask, (cx, cy), (ax, ay), float(rng.uniform(0, 90)), 0, 360, 255, -1)
-    transparency = rng.uniform(*cfg.shade_transparency)
+    transparency = _between(rng, cfg.shade_transparency)
     k = int(rng.integers(cfg.shade_kernel[0], cfg.shade_kernel[1] + 1)) | 1  # odd
     mask = cv2.GaussianBlur(mask, (k, k), 0)
     return img * (1 - transparency * mask / 255.0)

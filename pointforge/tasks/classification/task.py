@@ -88,6 +88,10 @@ class ClassificationTask(Task):
                 self.cfg.classification, size, train=split == "train"
             )
             kwargs = {k: v for k, v in own_keys(d).items() if k != "image_size"}
+            if d.name is None:
+                raise ValueError(
+                    "config key 'data.name' is null (load_config sets the task's default)"
+                )
             try:
                 ds = DATASETS.build(d.name, split=split, transform=transform, **kwargs)
             except TypeError as exc:
@@ -100,7 +104,7 @@ class ClassificationTask(Task):
                     f"config key 'data.name': dataset '{d.name}' has no class list, so it is not "
                     "a classification dataset (use digits or image_folder)"
                 )
-            if len(ds) == 0:  # type: ignore[arg-type]
+            if len(ds) == 0:
                 raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
             self._datasets[split] = ds
         return self._datasets[split]

@@ -86,6 +86,7 @@ class ModulatedDeformConv3x3(nn.Module):
         super().__init__()
         self.offset_mask = nn.Conv2d(in_channels, 3 * 9, 3, padding=1)
         nn.init.zeros_(self.offset_mask.weight)
+        assert self.offset_mask.bias is not None  # nn.Conv2d's default bias=True
         nn.init.zeros_(self.offset_mask.bias)
         self.conv = DeformConv2d(in_channels, out_channels, 3, padding=1, bias=False)
 
@@ -147,7 +148,9 @@ def _head(in_channels: int, hidden: int, out_channels: int, bias: float) -> nn.S
         nn.ReLU(inplace=True),
         nn.Conv2d(hidden, out_channels, 1),
     )
-    nn.init.constant_(head[-1].bias, bias)
+    last = head[-1]
+    assert isinstance(last, nn.Conv2d) and last.bias is not None  # built just above, bias=True
+    nn.init.constant_(last.bias, bias)
     return head
 
 
@@ -159,6 +162,9 @@ class CenterNet(nn.Module):
     """
 
     stride = OUTPUT_STRIDE
+    # ImageNet normalisation buffers (1, 3, 1, 1), registered in __init__.
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, num_classes: int, params: CenterNetParams | None = None) -> None:
         super().__init__()

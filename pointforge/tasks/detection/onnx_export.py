@@ -110,6 +110,8 @@ def export_centernet_onnx(
     finally:
         for lg, level in zip(chatty, levels):
             lg.setLevel(level)
+    if program is None:  # only the legacy exporter (dynamo=False) returns None
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
     data = program.model_proto.SerializeToString()
     out_path = Path(path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

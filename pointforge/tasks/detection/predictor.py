@@ -81,7 +81,7 @@ class CenterNetPredictor:
     @torch.no_grad()
     def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> dict | list[dict]:
         single = isinstance(images, np.ndarray)
-        batch_list = [images] if single else list(images)
+        batch_list = [images] if isinstance(images, np.ndarray) else list(images)
         p = self.params
         batch, scale, orig = preprocess(batch_list, p.input_size, self.device)
         det = detect(self.model, batch, k=p.topk, flip_test=p.flip_test)

@@ -111,10 +111,12 @@ class NuscBox:
     centre relative to the ego vehicle, for the class-range filter."""
 
     sample_token: str
-    translation: tuple[float, float, float]
-    size: tuple[float, float, float]  # (w, l, h) m
-    rotation: tuple[float, float, float, float]
-    velocity: tuple[float, float] = (0.0, 0.0)
+    # Typed as variable-length tuples: builders convert array rows / JSON lists element-wise,
+    # so the lengths in the comments are guaranteed by the data (and checked by nusc_json).
+    translation: tuple[float, ...]  # (x, y, z) m
+    size: tuple[float, ...]  # (w, l, h) m
+    rotation: tuple[float, ...]  # (w, x, y, z)
+    velocity: tuple[float, ...] = (0.0, 0.0)  # (vx, vy) m/s
     detection_name: str = "car"
     detection_score: float = -1.0
     attribute_name: str = ""
@@ -342,7 +344,8 @@ def evaluate_nusc(
     if not classes:
         raise ValueError("ground truth has no boxes: nothing to evaluate")
     out: dict[str, float] = {}
-    aps, tp_table = [], {k: [] for k in TP_METRICS}
+    aps: list[float] = []
+    tp_table: dict[str, list[float]] = {k: [] for k in TP_METRICS}
     for c in classes:
         class_aps = []
         for d in cfg.dist_ths:

@@ -62,6 +62,10 @@ class ShapesDetectionEvaluator:
     def test_set(self, variant: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``(images (H, W) uint8, points (K, 2) float32 (x, y))`` of the clean/noisy test set."""
         if variant not in self._sets:
+            if self.cfg.data.name is None:
+                raise ValueError(
+                    "config key 'data.name' is null (load_config sets the task's default)"
+                )
             ds = DATASETS.build(
                 self.cfg.data.name,
                 split="test",

@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.schema import Config
 from pointforge.data.datasets.homography_pairs import GeneratedPairs
 from pointforge.data.datasets.hpatches import HPatches
 from pointforge.evaluation.extractors import Extractor, OpenCVExtractor
-from pointforge.evaluation.homography import run_benchmark, summarize_all
+from pointforge.evaluation.homography import PairSet, run_benchmark, summarize_all
 from pointforge.evaluation.report import format_tables, write_report
 from pointforge.models.build import build_model
 from pointforge.registry import TASKS
@@ -62,7 +61,7 @@ class HomographyEvalTask(KeypointTask):
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise ValueError(EVAL_ONLY)
 
-    def build_pairs(self) -> Dataset:
+    def build_pairs(self) -> PairSet:
         """The benchmark's pairs (a dataset of :class:`HomographyPair`)."""
         d, he = self.cfg.data, self.cfg.homography_eval
         if d.name == "hpatches":

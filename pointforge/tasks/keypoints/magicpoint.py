@@ -22,6 +22,7 @@ from torch import nn
 import pointforge.data.datasets.photo_folder
 import pointforge.data.datasets.synthetic_shapes
 import pointforge.models.superpoint  # noqa: F401  (registers the datasets and models)
+from pointforge.config.compose import replace_section
 from pointforge.config.schema import Config
 from pointforge.data.loader import collate
 from pointforge.evaluation.report import format_method_table
@@ -134,7 +135,7 @@ class MagicPointTask(KeypointTask):
         if cfg.eval.batch_size is not None:
             return cfg
         ev = dataclasses.replace(cfg.eval, batch_size=cfg.data.batch_size)
-        return dataclasses.replace(cfg, eval=ev)
+        return replace_section(cfg, eval=ev)
 
     def build_model(self) -> nn.Module:
         # A detector-only model may start from full SuperPoint weights: it ignores the

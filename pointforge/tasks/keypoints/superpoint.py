@@ -24,6 +24,7 @@ from torch import nn
 
 import pointforge.data.datasets.warped_pairs  # registers the dataset
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
+from pointforge.config.compose import replace_section
 from pointforge.config.schema import Config
 from pointforge.data.datasets.homography_pairs import DEFAULT_ILLUMINATION, DEFAULT_VIEWPOINT
 from pointforge.evaluation.report import format_tables
@@ -83,6 +84,8 @@ class SuperPointTask(KeypointTask):
             "homographic": d.homographic,
         }
         kwargs.update(overrides)
+        if d.name is None:
+            raise ValueError("config key 'data.name' is null (load_config sets the task's default)")
         return DATASETS.build(d.name, **kwargs)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -112,7 +115,7 @@ class SuperPointTask(KeypointTask):
     def benchmark_config(self) -> Config:
         """This config turned into the homography benchmark's (task ``homography_eval``) on
         ``data.path`` (null = scikit-image's photos), with the benchmark's pair settings."""
-        data = dataclasses.replace(
+        data = replace_section(
             self.cfg.data,
             name="homography_pairs",
             homographic=DEFAULT_VIEWPOINT,

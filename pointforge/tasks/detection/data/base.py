@@ -100,9 +100,8 @@ class DetectionDataset(Dataset):
             }
         else:
             out = self.transform(image, boxes, labels)
-        out["image_id"] = rec.image_id
-        out["orig_size"] = torch.tensor([rec.height, rec.width], dtype=torch.int64)
-        return out
+        orig_size = torch.tensor([rec.height, rec.width], dtype=torch.int64)
+        return {**out, "image_id": rec.image_id, "orig_size": orig_size}
 
     def coco_ground_truth(self) -> dict[str, Any]:
         """The COCO-format ground truth for the evaluator: ``images``, ``annotations`` (``bbox``

@@ -203,7 +203,8 @@ class NuScenesRadarCamera(Dataset):
         return self.sample_data[sd]
 
     def _sweeps(self, token: str, channel: str) -> list[dict[str, Any]]:
-        sd, out = self._key(token, channel), []
+        sd = self._key(token, channel)
+        out: list[dict[str, Any]] = []
         while len(out) < self.params.radar_sweeps:
             out.append(sd)
             if not sd["prev"]:
@@ -236,7 +237,7 @@ class NuScenesRadarCamera(Dataset):
             for sd in self._sweeps(token, ch):
                 path = self.root / sd["filename"]
                 pc = read_pcd(path)
-                missing = {"x", "y", "z", "rcs", "vx_comp", "vy_comp"} - set(pc.dtype.names)
+                missing = {"x", "y", "z", "rcs", "vx_comp", "vy_comp"} - set(pc.dtype.names or ())
                 if missing:
                     raise ValueError(f"{path}: radar PCD lacks field(s) {sorted(missing)}")
                 keep = np.ones(len(pc), bool)
@@ -328,8 +329,18 @@ class NuScenesRadarCamera(Dataset):
             image.shape[:2],
             self.params.max_radar_depth,
         )
+        center, size, rotation, velocity, label, attribute = self._annotations(token)
         boxes = build_boxes(
-            *self._annotations(token), cam_to_ego, ego_to_global, K, image.shape[:2]
+            center,
+            size,
+            rotation,
+            velocity,
+            label,
+            attribute,
+            cam_to_ego,
+            ego_to_global,
+            K,
+            image.shape[:2],
         )
         sample = {
             "image": image,
@@ -341,5 +352,5 @@ class NuScenesRadarCamera(Dataset):
             "sample_token": token,
         }
         if self.params.image_size is not None:
-            sample = resize_sample(sample, tuple(self.params.image_size))
+            sample = resize_sample(sample, self.params.image_size)
         return sample

@@ -193,7 +193,7 @@ def build_boxes(
 def _as_arrays(rows: dict[str, list[Any]]) -> dict[str, np.ndarray]:
     out = {}
     for k, v in rows.items():
-        dtype = np.int64 if k in ("label", "attribute") else np.float32
+        dtype: type[np.generic] = np.int64 if k in ("label", "attribute") else np.float32
         if k.endswith("_global"):
             dtype = np.float64
         out[k] = np.asarray(v, dtype=dtype)
