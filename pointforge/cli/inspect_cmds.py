@@ -9,17 +9,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
-
-import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from pointforge.cli.args import add_config_args
-from pointforge.config.loader import load_config
-from pointforge.config.schema import Config
+
+if TYPE_CHECKING:  # heavy modules are imported by the commands, so `--help` stays fast
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from pointforge.config.schema import Config
 
 # Images whose shorter side is below this are enlarged (nearest) for the Grad-CAM PNG.
 MIN_PNG_SIDE = 128
@@ -82,6 +81,7 @@ def _build_model(cfg: Config) -> tuple[Any, nn.Module]:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from pointforge.config.loader import load_config
     from pointforge.models.summary import input_channels, summarize
 
     cfg = load_config(args.config, list(args.overrides))
@@ -101,6 +101,11 @@ def image_to_input(task: Any, cfg: Config, model: nn.Module, image: np.ndarray) 
     evaluation feeds the network); otherwise resize to ``data.image_size``, grey or RGB to
     match the first convolution, scaled to [0, 1].
     """
+    import cv2
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
     try:
         preprocess = getattr(task, "preprocess", None)
         if preprocess is None:
@@ -131,6 +136,9 @@ def image_to_input(task: Any, cfg: Config, model: nn.Module, image: np.ndarray) 
 
 def read_image(path: str) -> np.ndarray:
     """Grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 from an image file (alpha dropped)."""
+    import cv2
+    import numpy as np
+
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"cannot read image {path}")
@@ -144,6 +152,9 @@ def read_image(path: str) -> np.ndarray:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    import cv2
+
+    from pointforge.config.loader import load_config
     from pointforge.explain import grad_cam, overlay_cam
     from pointforge.models.loading import load_weights
     from pointforge.visualization import save_png
