@@ -71,14 +71,15 @@ def _scheduler(tune: Any, opts: SweepOptions, max_iter: int, eval_period: int) -
     )
 
 
-def _init_ray(opts: SweepOptions) -> None:
+def _init_ray(opts: SweepOptions) -> bool:
+    """Connect to Ray; True when this call started it (the caller shuts it down)."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     if opts.address:
         ray.init(address=opts.address, log_to_driver=False)
-        return
+        return True
     # A local Ray's workers import pointforge from the folder the driver uses (a checkout
     # need not be installed); on a cluster, pointforge must be installed on every node.
     package_root = str(Path(pointforge.__file__).resolve().parents[1])
@@ -89,6 +90,7 @@ def _init_ray(opts: SweepOptions) -> None:
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": path}},
     )
+    return True
 
 
 def run_sweep(
@@ -114,11 +116,43 @@ def run_sweep(
             "--output-dir"
         )
     spec = TrialSpec(config, tuple(overrides), str(sweep))
-    trainable = tune.with_resources(
-        tune.with_parameters(ray_trainable, spec=spec),
-        {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial},
-    )
-    _init_ray(opts)
+    started = _init_ray(opts)
+    try:
+        # with_parameters puts spec into Ray's object store: after ray.init.
+        trainable = tune.with_resources(
+            tune.with_parameters(ray_trainable, spec=spec),
+            {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial},
+        )
+        grid = _fit(tune, trainable, space, ray_dir, opts, base)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    rows = []
+    for result in grid:
+        history = result.metrics_dataframe
+        reports = [] if history is None else history.to_dict("records")
+        trial_id = str(result.metrics.get("trial_id") or Path(result.path).name)
+        rows.append(
+            TrialRow(
+                trial_id=trial_id,
+                values={p.key: result.config[p.key] for p in space},
+                metric=result.metrics.get(opts.metric),
+                iteration=int(result.metrics.get(ITERATION, 0) or 0),
+                max_iter=base.solver.max_iter,
+                reports=len(reports),
+                error=None if result.error is None else str(result.error).splitlines()[0],
+                run_dir=str(trial_dir(spec, trial_id)),
+            )
+        )
+    return sorted(rows, key=lambda r: r.trial_id)
+
+
+def _fit(
+    tune: Any, trainable: Any, space: list[Param], ray_dir: Path, opts: SweepOptions, base: Any
+) -> Any:
+    """A new Tuner (or the restored one with ``resume``), fitted: Ray's ResultGrid."""
     if opts.resume and tune.Tuner.can_restore(str(ray_dir / EXPERIMENT)):
         tuner = tune.Tuner.restore(
             str(ray_dir / EXPERIMENT), trainable, resume_unfinished=True, resume_errored=True
@@ -144,22 +178,4 @@ def run_sweep(
                 verbose=0,
             ),
         )
-    grid = tuner.fit()
-    rows = []
-    for result in grid:
-        history = result.metrics_dataframe
-        reports = [] if history is None else history.to_dict("records")
-        trial_id = str(result.metrics.get("trial_id") or Path(result.path).name)
-        rows.append(
-            TrialRow(
-                trial_id=trial_id,
-                values={p.key: result.config[p.key] for p in space},
-                metric=result.metrics.get(opts.metric),
-                iteration=int(result.metrics.get(ITERATION, 0) or 0),
-                max_iter=base.solver.max_iter,
-                reports=len(reports),
-                error=None if result.error is None else str(result.error).splitlines()[0],
-                run_dir=str(trial_dir(spec, trial_id)),
-            )
-        )
-    return sorted(rows, key=lambda r: r.trial_id)
+    return tuner.fit()
