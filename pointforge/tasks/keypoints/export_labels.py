@@ -187,7 +187,8 @@ def _export(
             "shards_resumed": len(done),
         }
 
-    summary: dict[str, Any] = comm.broadcast(_on_rank0(finish))
+    summary: dict[str, Any] | None = comm.broadcast(_on_rank0(finish))
+    assert summary is not None  # rank 0's, on every rank
     return summary
 
 
