@@ -21,7 +21,10 @@ def add_parsers(sub: Any) -> None:
         "(.jpg/.jpeg/.png/.ppm/.bmp, recursive, grey, resized to data.image_size) under "
         "adaptation.num_homographies random homographies, average the un-warped heatmaps "
         "and write keypoint labels to --out as shards (shard_NNNNN.npz + manifest.json). "
-        "A non-empty --out is refused unless --resume, which skips completed shards.",
+        "A non-empty --out is refused unless --resume, which skips completed shards. "
+        "Several processes or nodes: 'torchrun --nproc-per-node N [--nnodes ...] -m pointforge "
+        "export-labels ...' or 'pointforge launch --nproc N --command export-labels ...' (each "
+        "rank labels its share of the shards; --out must be on a filesystem all nodes share).",
     )
     add_config_args(p, example="adaptation.num_homographies=50")
     p.add_argument(
@@ -39,6 +42,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_export_labels(args: argparse.Namespace) -> int:
     from pointforge import MAGICPOINT_WEIGHTS
     from pointforge.config.loader import load_config
+    from pointforge.engine.launch import launcher_env
     from pointforge.tasks.keypoints.export_labels import export_labels
 
     cfg = load_config(args.config, list(args.overrides))
@@ -47,6 +51,8 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
         raise ValueError("no image folder: pass --images DIR (or set data.root)")
     weights = args.weights or MAGICPOINT_WEIGHTS
     summary = export_labels(cfg, weights, images, args.out, resume=args.resume)
+    if launcher_env()[0] != 0:  # under torchrun only global rank 0 reports
+        return 0
     print(
         f"labelled {summary['labelled']} of {summary['images']} images "
         f"(skipped {summary['skipped']}); shards written {summary['shards_written']}, "

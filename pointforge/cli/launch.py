@@ -1,11 +1,13 @@
-"""``pointforge launch``: ``pointforge train`` on several processes via torch's elastic launcher.
+"""``pointforge launch``: ``pointforge train`` (or ``export-labels``) on several processes via
+torch's elastic launcher.
 
 Why torch's launcher rather than our own process spawning: ``torch.distributed.run`` (the
 module behind ``torchrun``) already does rendezvous across nodes, sets ``RANK`` /
 ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_*``, forwards signals and tears the whole job down
 when one worker fails. This subcommand only translates our flags into its arguments and runs
 ``python -m pointforge train ...`` under it, so ``pointforge launch --nproc 2 CFG`` and
-``torchrun --nproc-per-node 2 -m pointforge train CFG`` are the same job.
+``torchrun --nproc-per-node 2 -m pointforge train CFG`` are the same job; ``--command
+export-labels`` runs ``pointforge export-labels`` the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ def add_parser(sub: Any) -> None:
         "processes; only rank 0 writes the output directory. One node: 'pointforge launch "
         "--nproc 4 CFG'. Several nodes: run the same command on every node with --nnodes, "
         "--node-rank and --master-addr/--master-port of node 0 (static rendezvous), or with "
-        "--rdzv-endpoint HOST:PORT and a shared --rdzv-id (elastic c10d rendezvous).",
+        "--rdzv-endpoint HOST:PORT and a shared --rdzv-id (elastic c10d rendezvous). "
+        "'--command export-labels --images DIR --out DIR' runs export-labels instead (each "
+        "rank labels its share of the shards).",
     )
     add_config_args(p)
     p.add_argument("--nproc", type=int, required=True, help="processes per node (one per GPU)")
@@ -40,6 +44,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--output-dir", help="run directory (overrides output_dir in the config)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pth")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    p.add_argument(
+        "--command",
+        dest="launched",  # "command" is where main() keeps the subcommand's name
+        default="train",
+        choices=("train", "export-labels"),
+        help="what to run on every process (default train)",
+    )
+    exp = p.add_argument_group("export-labels (with --command export-labels)")
+    exp.add_argument("--weights", default=None, help="detector weights (default: MagicPoint)")
+    exp.add_argument("--images", default=None, help="image folder (default: data.root)")
+    exp.add_argument("--out", default=None, help="output label directory")
     p.set_defaults(func=cmd_launch)
 
 
@@ -76,7 +91,25 @@ def torchrun_args(args: argparse.Namespace) -> list[str]:
             "--master-port",
             str(args.master_port if args.master_port is not None else 29500),
         ]
-    out += ["-m", "pointforge", "train", args.config, *args.overrides]
+    return [*out, "-m", "pointforge", *command_args(args)]
+
+
+def command_args(args: argparse.Namespace) -> list[str]:
+    """``pointforge`` arguments every process runs: ``train ...`` or ``export-labels ...``."""
+    if getattr(args, "launched", "train") == "export-labels":
+        if args.out is None or args.output_dir or args.overwrite:
+            raise ValueError(
+                "--command export-labels needs --out DIR (and takes no --output-dir/--overwrite)"
+            )
+        out = ["export-labels", args.config, *args.overrides, "--out", args.out]
+        if args.weights:
+            out += ["--weights", args.weights]
+        if args.images:
+            out += ["--images", args.images]
+        return out + (["--resume"] if args.resume else [])
+    if any(getattr(args, k, None) for k in ("out", "images", "weights")):
+        raise ValueError("--out/--images/--weights belong to --command export-labels")
+    out = ["train", args.config, *args.overrides]
     if args.output_dir:
         out += ["--output-dir", args.output_dir]
     out += [flag for flag, on in (("--resume", args.resume), ("--overwrite", args.overwrite)) if on]
@@ -95,7 +128,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
         torchrun_main(argv)
     except ChildFailedError as exc:  # the workers' tracebacks were already printed
         rank, failure = exc.get_first_failure()
+        what = getattr(args, "launched", "train")
         raise RuntimeError(
-            f"training process rank {rank} failed with exit code {failure.exitcode}"
+            f"{what} process rank {rank} failed with exit code {failure.exitcode}"
         ) from None
     return 0

@@ -14,12 +14,21 @@ Kill safety: a shard only counts once the manifest lists it, so a kill before th
 update just recomputes that shard (deterministically) and replaces the file; temp files of an
 interrupted write are deleted on resume; entries can never be duplicated because a shard's
 entries are replaced as a whole.
+
+Several processes (``torchrun``, docs/keypoints.md): only one process may rewrite the manifest,
+so every rank commits a shard by writing its file and then ``shard_NNNNN.part.json`` (that
+shard's manifest entry), both atomically; rank 0 folds the part files into the manifest
+(:meth:`LabelShardWriter.merge_parts`) after a barrier at the end, and on every ``resume``
+(parts left by killed ranks are whole shards). Shard files are written byte-reproducibly (fixed
+zip timestamps) and the manifest lists shards in index order, so the directory is the same,
+byte for byte, whatever the number of processes and however often the export was resumed.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +62,68 @@ class ImageLabels:
 
 def shard_name(shard: int) -> str:
     return f"shard_{shard:05d}.npz"
+
+
+def part_name(shard: int) -> str:
+    """The manifest entry of ``shard`` written by a rank that may not touch the manifest."""
+    return f"shard_{shard:05d}.part.json"
+
+
+# zip's earliest representable time: np.savez stamps each member with the wall clock, which
+# would make two exports of the same labels differ in bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def encode_shard(labels: list[ImageLabels]) -> bytes:
+    """The ``.npz`` bytes of one shard (arrays as in the module docstring), independent of
+    when and where they are written; readable by :func:`numpy.load`."""
+    counts = [len(lab.keypoints) for lab in labels]
+    empty2 = np.zeros((0, 2), np.float32)
+    arrays = {
+        "keypoints": np.concatenate([lab.keypoints for lab in labels] or [empty2]),
+        "scores": np.concatenate([lab.scores for lab in labels] or [empty2[:, 0]]),
+        "offsets": np.concatenate([[0], np.cumsum(counts)]),
+        "paths": np.array([lab.path for lab in labels], dtype=np.str_),
+    }
+    dtypes = {"keypoints": np.float32, "scores": np.float32, "offsets": np.int64}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as f:
+                array = value.astype(dtypes[key]) if key in dtypes else value
+                np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def shard_entry(labels: list[ImageLabels], skipped: list[str], shard: int) -> dict[str, Any]:
+    """The manifest entry of ``shard``: each image's path, sizes, scale and keypoint count."""
+    return {
+        "file": shard_name(shard),
+        "images": [
+            {
+                "path": lab.path,
+                "size": list(lab.size),
+                "orig_size": list(lab.orig_size),
+                "scale": list(lab.scale),
+                "num_keypoints": len(lab.keypoints),
+            }
+            for lab in labels
+        ],
+        "skipped": list(skipped),
+    }
+
+
+def write_shard_part(
+    out_dir: str | Path, shard: int, labels: list[ImageLabels], skipped: list[str]
+) -> None:
+    """Commit ``shard`` from any rank: its file, then its entry as a part file (both atomic),
+    so a part file always stands for a whole shard. Rank 0 merges parts into the manifest."""
+    out = Path(out_dir)
+    atomic_write_bytes(encode_shard(labels), out / shard_name(shard))
+    text = json.dumps(shard_entry(labels, skipped, shard), separators=(",", ":"))
+    atomic_write_text(text + "\n", out / part_name(shard))
 
 
 class LabelShardWriter:
@@ -103,6 +174,8 @@ class LabelShardWriter:
         self.shard_size = shard_size
         self.num_images = num_images
         self.num_shards = -(-num_images // shard_size)
+        if nonempty:
+            self.merge_parts()  # shards committed by ranks of a killed multi-process export
         self._save_manifest()
 
     def done(self, shard: int) -> bool:
@@ -114,40 +187,38 @@ class LabelShardWriter:
 
     def write_shard(self, shard: int, labels: list[ImageLabels], skipped: list[str]) -> None:
         """Write ``shard`` atomically, then record it (and its ``skipped`` files) as done."""
-        counts = [len(lab.keypoints) for lab in labels]
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        empty2 = np.zeros((0, 2), np.float32)
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            keypoints=np.concatenate([lab.keypoints for lab in labels] or [empty2]).astype(
-                np.float32
-            ),
-            scores=np.concatenate([lab.scores for lab in labels] or [empty2[:, 0]]).astype(
-                np.float32
-            ),
-            offsets=offsets,
-            paths=np.array([lab.path for lab in labels], dtype=np.str_),
-        )
-        atomic_write_bytes(buf.getvalue(), self.out / shard_name(shard))
-        self.manifest["shards"][str(shard)] = {
-            "file": shard_name(shard),
-            "images": [
-                {
-                    "path": lab.path,
-                    "size": list(lab.size),
-                    "orig_size": list(lab.orig_size),
-                    "scale": list(lab.scale),
-                    "num_keypoints": n,
-                }
-                for lab, n in zip(labels, counts, strict=True)
-            ],
-            "skipped": list(skipped),
-        }
-        self.manifest["complete"] = len(self.manifest["shards"]) == self.num_shards
+        atomic_write_bytes(encode_shard(labels), self.out / shard_name(shard))
+        self.manifest["shards"][str(shard)] = shard_entry(labels, skipped, shard)
         self._save_manifest()
 
+    def merge_parts(self) -> int:
+        """Fold the part files of :func:`write_shard_part` into the manifest (one atomic
+        rewrite), then delete them; returns how many were merged. Idempotent: a kill between
+        the rewrite and the deletion merges the same entries again on resume."""
+        parts = sorted(self.out.glob("shard_*.part.json"))
+        for part in parts:
+            try:
+                entry = json.loads(part.read_text())
+            except json.JSONDecodeError as exc:  # cannot happen with atomic writes
+                raise LabelStoreError(f"corrupt shard part {part}: {exc}") from None
+            shard = int(part.name[len("shard_") : -len(".part.json")])
+            if not (self.out / entry["file"]).is_file() or shard >= self.num_shards:
+                raise LabelStoreError(
+                    f"{part} does not belong to a shard of this export ({entry['file']}); "
+                    "remove it or use a new --out"
+                )
+            self.manifest["shards"][str(shard)] = entry
+        if parts:
+            self._save_manifest()
+            for part in parts:
+                part.unlink()
+        return len(parts)
+
     def _save_manifest(self) -> None:
+        # Shards in index order, whichever rank or run completed them first.
+        shards = self.manifest["shards"]
+        self.manifest["shards"] = {k: shards[k] for k in sorted(shards, key=int)}
+        self.manifest["complete"] = len(shards) == self.num_shards
         # Compact: the manifest is rewritten after every shard and grows with the image count.
         text = json.dumps(self.manifest, separators=(",", ":"))
         atomic_write_text(text + "\n", self.out / MANIFEST)
