@@ -12,7 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pointforge import __version__
-from pointforge.cli import deploy_cmds, export_cmds, inspect_cmds, keypoint_cmds, launch
+from pointforge.cli import (
+    deploy_cmds,
+    export_cmds,
+    inspect_cmds,
+    keypoint_cmds,
+    launch,
+    tune_cmds,
+)
 from pointforge.cli.args import add_config_args
 
 
@@ -162,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     keypoint_cmds.add_parsers(sub)  # detect, convert magicleap, match
     export_cmds.add_parsers(sub)  # export-labels (homographic adaptation)
     deploy_cmds.add_parsers(sub)  # export-onnx
+    tune_cmds.add_parsers(sub)  # tune (Ray Tune sweeps)
     return parser
 
 
