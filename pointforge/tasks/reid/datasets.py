@@ -50,8 +50,6 @@ def reid_folder_dataset(split: str, transform: Transform | None = None, **keys: 
 
 
 @DATASETS.register("synthetic_reid", params=SyntheticReIDParams)
-def synthetic_reid_dataset(
-    split: str, transform: Transform | None = None, **keys: Any
-) -> Dataset:
+def synthetic_reid_dataset(split: str, transform: Transform | None = None, **keys: Any) -> Dataset:
     """The procedural identity set (no files; the default and the quickstart)."""
     return SyntheticReID(split, SyntheticReIDParams(**keys), transform)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-import pointforge.tasks.reid.datasets  # noqa: F401  (registers the datasets)
+import pointforge.tasks.reid.datasets
 import pointforge.tasks.reid.model  # noqa: F401  (registers the models)
 from pointforge.config.compose import own_keys
 from pointforge.config.schema import Config
@@ -102,9 +102,7 @@ class ReIDTask(Task):
         return {"num_classes": int(self.split("train").num_classes)}  # type: ignore[attr-defined]
 
     @classmethod
-    def model_kwargs_from_state(
-        cls, cfg: Config, state: dict[str, torch.Tensor]
-    ) -> dict[str, Any]:
+    def model_kwargs_from_state(cls, cfg: Config, state: dict[str, torch.Tensor]) -> dict[str, Any]:
         """``num_classes`` from the classifier's ``(num_classes, D)`` weight, so loading a
         checkpoint does not need its training data (``load_predictor``)."""
         keys = [k for k in state if k.endswith("classifier.weight")]

@@ -90,5 +90,6 @@ def test_unknown_identities_are_grey_and_the_query_file_is_skipped(tmp_path: Pat
     assert [p.name for p in result["paths"]] == ["b.png"] and result["correct"] == [None]
     strip = draw_strip(query, result["gallery_images"], result["distances"], result["correct"])
     assert tuple(int(v) for v in strip[1, -2]) == GREY
-    with pytest.raises(ValueError, match="no .jpg"):
-        gallery_files(tmp_path / "nothing" if (tmp_path / "nothing").mkdir() is None else "")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"holds no \.jpg"):
+        gallery_files(tmp_path / "empty")

@@ -146,9 +146,7 @@ def check_readable(
     check and still fails to decode raises in ``__getitem__``, naming the file.
     """
     if on_bad_image not in ON_BAD_IMAGE:
-        raise ValueError(
-            f"data.on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}"
-        )
+        raise ValueError(f"data.on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")
     problems = [file_problem(r.path) for r in records]
     bad = [(r.path, why) for r, why in zip(records, problems, strict=True) if why is not None]
     if not bad:
