@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -20,6 +21,7 @@ from pointforge.engine import run
 from pointforge.engine.checkpoint import load_checkpoint
 from pointforge.engine.trainer import Trainer
 from pointforge.tasks.reid.data.synthetic import SyntheticReIDParams, render_image
+from pointforge.tasks.reid.retrieval import GREEN, RED, retrieve
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -110,7 +112,7 @@ def test_exact_resume_mid_epoch(
 
 def test_pk_batches_shard_over_ranks(trained: tuple[Config, dict[str, float]]) -> None:
     """The two ranks' P×K shares of a global batch are the single process's batch."""
-    cfg = dataclass_cfg(trained[0])
+    cfg = trained[0]
     task = run.build_task(cfg)
     train = task.build_dataset("train")
     one = iter(task.batch_sampler(train, 5, 0, 1))
@@ -121,10 +123,6 @@ def test_pk_batches_shard_over_ranks(trained: tuple[Config, dict[str, float]]) -
         assert parts[0] + parts[1] == whole
         pids = train.pids[[i for _, i in parts[0]]]  # type: ignore[attr-defined]
         assert len(set(pids.tolist())) == 1  # P/2 = 1 identity × K = 2 on each rank
-
-
-def dataclass_cfg(cfg: Config) -> Config:
-    return cfg
 
 
 def test_batch_must_be_p_times_k(tmp_path: Path) -> None:
@@ -174,3 +172,31 @@ def test_eval_under_two_ranks_equals_one_process(
     assert two.keys() == metrics.keys()
     for key, value in metrics.items():
         assert two[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_retrieve_writes_a_framed_strip(
+    trained: tuple[Config, dict[str, float]], tmp_path: Path
+) -> None:
+    """``retrieve`` with a real checkpoint: the gallery in Market naming, a PNG strip whose
+    frames are green exactly where the ranked crop shows the query's identity."""
+    cfg, _ = trained
+    weights = Path(str(cfg.output_dir)) / "checkpoints/final.pth"
+    params = SyntheticReIDParams(height=64, width=32)
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for pid in (70, 71, 72):
+        for cam in (1, 2):
+            bgr = render_image(params, pid, cam, 1)[:, :, ::-1]
+            cv2.imwrite(str(gallery / f"{pid:04d}_c{cam + 1}s1_000001_00.jpg"), bgr)
+    query = tmp_path / "0070_c1s1_000000_00.jpg"
+    cv2.imwrite(str(query), render_image(params, 70, 0, 0)[:, :, ::-1])
+    out = tmp_path / "strip.png"
+    result = retrieve(weights, query, gallery, top_k=4, out_png=out, device="cpu")
+    assert len(result["paths"]) == 4 and result["excluded"] == 0
+    strip = cv2.imread(str(out))
+    assert strip is not None and strip.shape == result["strip"].shape
+    cell = (strip.shape[1] - 8) // 5
+    for i, ok in enumerate(result["correct"]):
+        x = cell + 8 + i * cell + 1  # inside the frame of result i
+        assert tuple(int(v) for v in strip[1, x]) == (GREEN if ok else RED), i
+        assert ok == result["paths"][i].name.startswith("0070_")
