@@ -3,7 +3,7 @@
 Why a thin layer: the readers and the synthetic set take a params dataclass; the engine's
 config holds the same fields flat under ``data.`` (``data.root``, ``data.on_bad_image``,
 ``data.num_train_ids``...). Each entry here rebuilds the dataclass from those keys, so the
-config contract of ``docs/config.md`` (``data.name=market1501 data.root=DIR``) reaches the
+config contract of ``docs/reid.md`` (``data.name=market1501 data.root=DIR``) reaches the
 reader unchanged.
 
 Every entry is called as ``DATASETS.build(name, split=..., transform=..., **data keys)`` with

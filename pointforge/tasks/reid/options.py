@@ -1,4 +1,4 @@
-"""Config sections of the re-ID family: the ``reid:`` section (``docs/config.md``).
+"""Config sections of the re-ID family: the ``reid:`` section (``docs/reid.md``).
 
 Defaults are FastReID's "bag of tricks" baseline (BoT, Luo et al. 2019) unless a comment says
 otherwise: P = 16 identities × K = 4 images, triplet margin 0.3, label smoothing 0.1, both
