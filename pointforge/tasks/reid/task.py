@@ -153,16 +153,23 @@ class ReIDTask(Task):
 
     @classmethod
     def build_predictor(
-        cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
+        cls,
+        model: nn.Module,
+        cfg: Config | None,
+        device: str | torch.device,
+        batch_size: int = 64,
     ) -> Callable[..., Any]:
-        """:class:`ReIDPredictor`; ``options``: ``batch_size`` (crops per forward)."""
+        """:class:`ReIDPredictor`; ``batch_size``: crops per forward."""
         from pointforge.engine.launch import resolve_device
 
         if cfg is None:
             raise ValueError("a re-ID predictor needs a pointforge checkpoint with its config")
-        return ReIDPredictor(
-            model, cfg.reid.input, resolve_device(str(device)), int(options.get("batch_size", 64))
-        )
+        return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), int(batch_size))
+
+    @classmethod
+    def predictor_options(cls) -> tuple[str, ...]:
+        """The keyword options of :meth:`build_predictor` (``load_predictor(**options)``)."""
+        return ("batch_size",)
 
     @classmethod
     def draw(cls, image: np.ndarray, prediction: dict[str, Any]) -> np.ndarray:
