@@ -123,11 +123,11 @@ class ReIDNet(nn.Module):
             GeneralizedMeanPooling(params.gem_p) if params.pooling == "gem" else nn.Identity()
         )
         dim = params.embedding_dim or channels
-        self.reduction: nn.Module = (
-            nn.Linear(channels, dim, bias=False) if params.embedding_dim else nn.Identity()
-        )
+        self.reduction: nn.Module = nn.Identity()
         if params.embedding_dim:
-            nn.init.kaiming_normal_(self.reduction.weight, mode="fan_out")
+            linear = nn.Linear(channels, dim, bias=False)
+            nn.init.kaiming_normal_(linear.weight, mode="fan_out")
+            self.reduction = linear
         self.bnneck = nn.BatchNorm1d(dim)
         nn.init.ones_(self.bnneck.weight)
         nn.init.zeros_(self.bnneck.bias)

@@ -91,6 +91,8 @@ def export_reid_onnx(
     finally:
         for lg, level in zip(chatty, levels, strict=True):
             lg.setLevel(level)
+    if program is None:  # only a TorchScript export returns None
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
     data = program.model_proto.SerializeToString()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

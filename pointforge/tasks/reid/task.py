@@ -63,7 +63,7 @@ class ReIDTask(Task):
             d = self.cfg.data
             transform = build_reid_transform(self.cfg.reid.input, train=name == "train")
             try:
-                ds = DATASETS.build(d.name, split=name, transform=transform, **own_keys(d))
+                ds = DATASETS.build(str(d.name), split=name, transform=transform, **own_keys(d))
             except TypeError as exc:
                 raise ValueError(
                     f"config key 'data.name': dataset '{d.name}' is not a re-ID dataset (use "
@@ -153,18 +153,21 @@ class ReIDTask(Task):
 
     @classmethod
     def build_predictor(
-        cls,
-        model: nn.Module,
-        cfg: Config | None,
-        device: str | torch.device,
-        batch_size: int = 64,
+        cls, model: nn.Module, cfg: Config | None, device: str | torch.device, **options: Any
     ) -> Callable[..., Any]:
-        """:class:`ReIDPredictor`; ``batch_size``: crops per forward."""
+        """:class:`ReIDPredictor`; option ``batch_size``: crops per forward (64)."""
         from pointforge.engine.launch import resolve_device
 
+        unknown = sorted(set(options) - set(cls.predictor_options()))
+        if unknown:
+            raise TypeError(
+                f"load_predictor() got unknown option(s) {unknown} for a re-ID checkpoint; "
+                f"options are: {', '.join(cls.predictor_options())}"
+            )
         if cfg is None:
             raise ValueError("a re-ID predictor needs a pointforge checkpoint with its config")
-        return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), int(batch_size))
+        batch_size = int(options.get("batch_size", 64))
+        return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), batch_size)
 
     @classmethod
     def predictor_options(cls) -> tuple[str, ...]:
