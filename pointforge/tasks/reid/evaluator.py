@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pointforge.engine.evaluator import Evaluator
 from pointforge.tasks.reid.metrics import (
     DEFAULT_CHUNK,
     JUNK_PID,
@@ -55,15 +56,12 @@ def _report(prefix: str, result: RankResult) -> dict[str, float]:
     }
 
 
-class ReIDEvaluator:
+class ReIDEvaluator(Evaluator):
     """Query → gallery CMC / mAP / mINP (and re-ranked ones) from stored embeddings."""
 
     def __init__(self, options: ReIDEvalOptions | None = None) -> None:
+        super().__init__()
         self.options = options or ReIDEvalOptions()
-        self.predictions: list[dict[str, torch.Tensor]] = []
-
-    def reset(self) -> None:
-        self.predictions = []
 
     def process(self, inputs: dict[str, Any], outputs: Any) -> None:
         """``inputs``: a collated batch with ``pid``, ``camid``, ``index``, ``is_query`` (B,);

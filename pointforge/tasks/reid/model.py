@@ -123,13 +123,11 @@ class ReIDNet(nn.Module):
             GeneralizedMeanPooling(params.gem_p) if params.pooling == "gem" else nn.Identity()
         )
         dim = params.embedding_dim or channels
-        self.reduction: nn.Module
+        self.reduction: nn.Module = nn.Identity()
         if params.embedding_dim:
-            reduction = nn.Linear(channels, dim, bias=False)
-            nn.init.kaiming_normal_(reduction.weight, mode="fan_out")
-            self.reduction = reduction
-        else:
-            self.reduction = nn.Identity()
+            linear = nn.Linear(channels, dim, bias=False)
+            nn.init.kaiming_normal_(linear.weight, mode="fan_out")
+            self.reduction = linear
         self.bnneck = nn.BatchNorm1d(dim)
         nn.init.ones_(self.bnneck.weight)
         nn.init.zeros_(self.bnneck.bias)
@@ -166,13 +164,25 @@ def _build(depth: int, num_classes: int, params: dict[str, Any]) -> ReIDNet:
     return ReIDNet(num_classes, replace(ReIDNetParams(depth=depth), **params))
 
 
-@MODELS.register("reid_resnet18")
+@dataclass(frozen=True)
+class ReIDModelKeys:
+    """The ``model.`` config keys of ``reid_resnet18`` / ``reid_resnet50``: the fields of
+    :class:`ReIDNetParams` except ``depth``, which the model name fixes."""
+
+    pooling: str = field(default="avg", metadata={"choices": ("avg", "gem")})  # BoT: avg
+    gem_p: float = GEM_P  # Radenović et al. 2019
+    embedding_dim: int = 0  # 0: BoT's pooled feature (512 / 2048)
+    last_stride: int = field(default=1, metadata={"choices": (1, 2)})  # BoT §3.5: 1
+    backbone_weights: str | None = None  # a torchvision ResNet state dict; nothing downloaded
+
+
+@MODELS.register("reid_resnet18", params=ReIDModelKeys)
 def reid_resnet18(num_classes: int, **params: Any) -> ReIDNet:
     """BoT ReID network on ResNet-18 (D = 512); ``params``: fields of :class:`ReIDNetParams`."""
     return _build(18, num_classes, dict(params))
 
 
-@MODELS.register("reid_resnet50")
+@MODELS.register("reid_resnet50", params=ReIDModelKeys)
 def reid_resnet50(num_classes: int, **params: Any) -> ReIDNet:
     """BoT ReID network on ResNet-50 (D = 2048); ``params``: fields of :class:`ReIDNetParams`."""
     return _build(50, num_classes, dict(params))

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pointforge.data import image_io
+
 logger = logging.getLogger(__name__)
 
 ON_BAD_IMAGE = ("error", "skip")
@@ -35,16 +37,11 @@ class ReIDRecord:
     camid: int
 
 
-def read_image(path: str, grey: bool = False) -> np.ndarray:
-    """``uint8 (H, W, 3)`` RGB (or ``(H, W)`` grey) image; an unreadable file names itself.
-
-    TODO: use pointforge.data.image_io.read_image (being written on another branch).
-    """
-    flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
-    image = cv2.imread(path, flag)
-    if image is None:
-        raise OSError(f"cannot read image file {path!r} (missing, truncated or not an image)")
-    return image if grey else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+def read_image(path: str) -> np.ndarray:
+    """``uint8 (H, W, 3)`` RGB image. A missing, empty, truncated (JPEG without its end marker,
+    PNG without ``IEND``) or undecodable file raises
+    :class:`~pointforge.data.image_io.UnreadableImageError` naming it."""
+    return cv2.cvtColor(image_io.read_image(path), cv2.COLOR_BGR2RGB)
 
 
 def relabel(records: Sequence[ReIDRecord]) -> tuple[list[ReIDRecord], dict[int, int]]:
@@ -124,27 +121,48 @@ class QueryGallerySet(Dataset):
         return item
 
 
+def file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be an image (``None``: it looks fine), without decoding it: missing,
+    empty or truncated JPEG/PNG (:func:`pointforge.data.image_io.check_image_file`), or a
+    signature OpenCV has no decoder for (``cv2.haveImageReader``)."""
+    try:
+        image_io.check_image_file(path)
+    except image_io.UnreadableImageError as exc:
+        return exc.reason
+    if not cv2.haveImageReader(path):
+        return "OpenCV has no decoder for its content (not an image)"
+    return None
+
+
 def check_readable(
     records: list[ReIDRecord], on_bad_image: str, name: str
 ) -> tuple[list[ReIDRecord], list[str]]:
-    """With ``on_bad_image="skip"``, drop (log, and return the paths of) files OpenCV cannot
-    decode: ``(kept records, skipped paths)``.
+    """Check every file once at construction (head and tail bytes, no decoding): returns
+    ``(kept records, skipped paths)``.
 
-    Only the file signature is checked (``cv2.haveImageReader``), which is cheap; a file that
-    passes it and still fails to decode raises in ``__getitem__`` naming the file.
+    ``on_bad_image="error"`` raises :class:`~pointforge.data.image_io.UnreadableImageError`
+    naming the first bad file (and how many there are); ``"skip"`` drops them, logs the count
+    and returns their paths (the dataset keeps them as ``.skipped``). A file that passes the
+    check and still fails to decode raises in ``__getitem__``, naming the file.
     """
     if on_bad_image not in ON_BAD_IMAGE:
-        raise ValueError(f"on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")
-    if on_bad_image == "error":
+        raise ValueError(f"data.on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")
+    problems = [file_problem(r.path) for r in records]
+    bad = [(r.path, why) for r, why in zip(records, problems, strict=True) if why is not None]
+    if not bad:
         return records, []
-    readable = [cv2.haveImageReader(r.path) for r in records]
-    good = [r for r, ok in zip(records, readable) if ok]
-    bad = [r.path for r, ok in zip(records, readable) if not ok]
-    if bad:
-        logger.warning(
-            "%s: skipped %d unreadable image files (on_bad_image=skip), e.g. %s",
-            name,
-            len(bad),
-            bad[:3],
+    if on_bad_image == "error":
+        path, why = bad[0]
+        raise image_io.UnreadableImageError(
+            path,
+            f"{why} ({name}: {len(bad)} unreadable file(s); data.on_bad_image=skip leaves "
+            "them out)",
         )
-    return good, bad
+    good = [r for r, why in zip(records, problems, strict=True) if why is None]
+    logger.warning(
+        "%s: skipped %d unreadable image files (data.on_bad_image=skip), e.g. %s",
+        name,
+        len(bad),
+        [p for p, _ in bad[:3]],
+    )
+    return good, [p for p, _ in bad]

@@ -57,7 +57,8 @@ class ReIDFolderParams:
 
     # Dataset folder (containing the split folders); required, there is no download.
     root: str | None = None
-    # A file OpenCV cannot decode: "error" stops, "skip" drops it (logged and counted).
+    # A missing, empty, truncated (JPEG/PNG end marker absent) or undecodable file, found at
+    # construction: "error" stops naming it, "skip" drops it (logged and counted).
     on_bad_image: str = field(default="error", metadata={"choices": ON_BAD_IMAGE})
 
 

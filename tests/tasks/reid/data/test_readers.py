@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from pointforge.data.image_io import UnreadableImageError
 from pointforge.tasks.reid.data.image_set import QueryGallerySet
 from pointforge.tasks.reid.data.readers import (
     ReIDFolderParams,
@@ -64,11 +65,24 @@ def test_unreadable_image_error_or_skip(tmp_path: Path) -> None:
     root = market(tmp_path)
     bad = root / "query" / "0009_c2s1_000100_00.jpg"
     bad.write_bytes(b"garbage")
-    query = market1501("query", ReIDFolderParams(root=str(root)))
-    with pytest.raises(OSError, match=re.escape("0009_c2s1_000100_00.jpg")):
-        query[1]
+    with pytest.raises(UnreadableImageError, match=re.escape("0009_c2s1_000100_00.jpg")):
+        market1501("query", ReIDFolderParams(root=str(root)))
     skipped = market1501("query", ReIDFolderParams(root=str(root), on_bad_image="skip"))
     assert len(skipped) == 1 and skipped.skipped == [str(bad)]
+
+
+def test_truncated_jpeg_is_refused(tmp_path: Path) -> None:
+    """A JPEG cut short decodes to a half-grey picture in OpenCV; the reader refuses it."""
+    root = market(tmp_path)
+    good = root / "query" / "0009_c2s1_000100_00.jpg"
+    cv2.imwrite(str(good), np.random.default_rng(0).integers(0, 255, (128, 64, 3), np.uint8))
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) * 3 // 4])
+    assert cv2.imread(str(good)) is not None  # OpenCV alone would accept it
+    with pytest.raises(UnreadableImageError, match="truncated JPEG"):
+        market1501("query", ReIDFolderParams(root=str(root)))
+    skipped = market1501("query", ReIDFolderParams(root=str(root), on_bad_image="skip"))
+    assert skipped.skipped == [str(good)]
 
 
 def test_duke(tmp_path: Path) -> None:
