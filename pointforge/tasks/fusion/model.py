@@ -66,6 +66,12 @@ class CenterFusionParams(CenterNetParams):
     association: AssociationParams = field(default_factory=AssociationParams)
 
 
+# Depth heads start at 20 m (1/σ(b) − 1 = 20 for b = −ln 20), mid-range for nuScenes and the
+# synthetic scenes; from the released code's 0 bias (1 m) the first L1 steps are ~25 m errors
+# that swamp every other loss.
+DEPTH_BIAS = -math.log(20.0)
+
+
 def inverse_sigmoid_depth(x: torch.Tensor) -> torch.Tensor:
     """CenterNet's depth decoding ``1/σ(x) − 1`` (metres), ε as in its code (1e-6)."""
     return 1.0 / (x.float().sigmoid() + 1e-6) - 1.0
@@ -110,14 +116,14 @@ class CenterFusion(CenterNet):
         super().__init__(num_classes, params)
         self.fusion: CenterFusionParams = params
         ch, hc = params.neck_channels[-1], params.head_conv
-        self.depth = _head(ch, hc, 1)
+        self.depth = _head(ch, hc, 1, bias=DEPTH_BIAS)
         self.dim = _head(ch, hc, 3)
         self.rot = _head(ch, hc, 2)
         self.amodal = _head(ch, hc, 2)
         n_att = len(ATTRIBUTE_NAMES)
         if params.radar:
             cat, sc = ch + len(RADAR_CHANNELS), params.secondary_convs
-            self.depth_sec = _head(cat, hc, 1, sc)
+            self.depth_sec = _head(cat, hc, 1, sc, DEPTH_BIAS)
             self.rot_sec = _head(cat, hc, 2, sc)
             self.velocity = _head(cat, hc, 3, sc)
             self.attribute = _head(cat, hc, n_att, sc, -math.log(n_att - 1))
