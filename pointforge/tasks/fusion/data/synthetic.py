@@ -289,6 +289,8 @@ class SyntheticRadarCameraScenes(Dataset):
                     # For a rectangle, mid - centre is the outward normal of that side.
                     if np.dot(mid - center[:2], mid - radar_pos[:2]) < 0:
                         faces.append((a, b))
+                if not faces:
+                    continue  # the radar is inside the footprint (a long truck at 6 m)
                 for _ in range(1 + rng.poisson(extra)):
                     a, b = faces[rng.integers(len(faces))]
                     pt = np.r_[a + rng.uniform(0, 1) * (b - a), radar_pos[2]]

@@ -13,6 +13,7 @@ from pointforge.tasks.fusion.data.sample import ATTRIBUTE_NAMES, RADAR_COLUMNS
 from pointforge.tasks.fusion.data.synthetic import SyntheticRadarCameraScenes, SyntheticSceneParams
 
 COL = {c: i for i, c in enumerate(RADAR_COLUMNS)}
+DETECTION_NAMES_TRUCK = 1  # index of 'truck' in DETECTION_NAMES
 
 
 def test_deterministic_and_disjoint_splits() -> None:
@@ -134,3 +135,14 @@ def test_params_are_checked() -> None:
         SyntheticRadarCameraScenes(
             dataclasses.replace(SyntheticSceneParams(), classes=("bus",), class_probs=(1.0,))
         )
+
+
+def test_object_straddling_the_radar_gets_no_return_instead_of_an_error() -> None:
+    # Scene 3355 of these params has a truck whose footprint reaches behind the radar (x < 3.4
+    # m in the ego frame): no face looks at the radar, so it yields no return.
+    p = SyntheticSceneParams(image_size=(96, 160), focal=126.64, num_objects=(2, 5),
+                             depth_range=(6.0, 30.0))  # fmt: skip
+    s = SyntheticRadarCameraScenes(p)[3355]
+    assert DETECTION_NAMES_TRUCK in s["boxes"]["label"].tolist()
+    near = s["boxes"]["center"][:, 2] - s["boxes"]["size"][:, 1] / 2
+    assert (near < 3.4 - 1.7).any()  # the camera is 1.7 m ahead of the axle, the radar 3.4 m

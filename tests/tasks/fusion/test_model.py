@@ -1,0 +1,93 @@
+"""CenterFusion model: output shapes in both modes, radar reaching only the secondary heads,
+targets aligned with the detection family's slots, and every loss term finite."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pointforge.registry import MODELS, load_builtin
+from pointforge.tasks.fusion.data.tensors import build_synthetic, collate_fusion
+from pointforge.tasks.fusion.losses import fusion_losses
+from pointforge.tasks.fusion.model import inverse_sigmoid_depth
+from pointforge.tasks.fusion.targets import build_fusion_targets
+
+SMALL = {"neck_channels": (16, 16, 16), "head_conv": 8}
+
+
+@pytest.fixture(scope="module")
+def batch() -> dict:
+    load_builtin()
+    ds = build_synthetic("train", image_size=(64, 128), focal=100.0)
+    return collate_fusion([ds[0], ds[1]])
+
+
+def test_shapes_in_both_modes(batch: dict) -> None:
+    torch.manual_seed(0)
+    args = (batch["image"], batch["radar"], batch["radar_mask"], batch["intrinsics"])
+    fusion = MODELS.build("centerfusion", radar=True, **SMALL).eval()
+    camera = MODELS.build("centerfusion", radar=False, **SMALL).eval()
+    with torch.no_grad():
+        out_f, out_c = fusion(*args), camera(*args)
+    common = {"heatmap": 10, "wh": 2, "offset": 2, "depth": 1, "dim": 3, "rot": 2, "amodal": 2,
+              "velocity": 3, "attribute": 8}  # fmt: skip
+    for name, ch in common.items():
+        assert out_f[name].shape == out_c[name].shape == (2, ch, 16, 32), name
+    assert out_f["depth_sec"].shape == (2, 1, 16, 32) and out_f["rot_sec"].shape == (2, 2, 16, 32)
+    assert out_f["radar_maps"].shape == (2, 3, 16, 32)
+    assert "depth_sec" not in out_c and not hasattr(camera, "depth_sec")
+    # The secondary heads read 3 more channels than the primary ones.
+    assert fusion.velocity[0].in_channels == camera.velocity[0].in_channels + 3
+    # Depth heads start at 20 m.
+    assert inverse_sigmoid_depth(out_c["depth"]).mean().item() == pytest.approx(20.0, rel=0.3)
+
+
+def test_radar_changes_only_the_secondary_heads(batch: dict) -> None:
+    torch.manual_seed(0)
+    model = MODELS.build("centerfusion", radar=True, assoc_min_score=0.0, **SMALL).eval()
+    targets = build_fusion_targets(batch["boxes"], batch["intrinsics"], (64, 128), 10)
+    args = (batch["image"], batch["radar"], batch["radar_mask"], batch["intrinsics"])
+    with torch.no_grad():
+        a = model(*args, gt=targets["gt"])
+        moved = batch["radar"].clone()
+        moved[..., 3] += 5.0  # every return 5 m/s faster along camera x
+        b = model(batch["image"], moved, batch["radar_mask"], batch["intrinsics"], gt=targets["gt"])
+    assert torch.equal(a["depth"], b["depth"]) and torch.equal(a["heatmap"], b["heatmap"])
+    assert a["radar_maps"][:, 0].gt(0).any(), "the ground-truth boxes found radar returns"
+    assert torch.allclose(
+        b["radar_maps"][:, 1], a["radar_maps"][:, 1] + 5.0 * a["radar_maps"][:, 0].gt(0)
+    )
+    assert not torch.equal(a["velocity"], b["velocity"])
+    camera = MODELS.build("centerfusion", radar=False, **SMALL).eval()
+    moved_args = (batch["image"], moved, batch["radar_mask"], batch["intrinsics"])
+    with torch.no_grad():
+        assert torch.equal(camera(*args)["velocity"], camera(*moved_args)["velocity"])
+
+
+def test_targets_follow_the_slots_and_losses_are_finite(batch: dict) -> None:
+    t = build_fusion_targets(batch["boxes"], batch["intrinsics"], (64, 128), 10)
+    b0 = batch["boxes"][0]
+    n = len(b0["label"])
+    assert int(t["mask"][0].sum()) == n
+    assert torch.allclose(t["depth"][0, :n], b0["depth"].float())
+    assert torch.allclose(t["dim"][0, :n].exp(), b0["size"].float(), rtol=1e-5)
+    # The amodal offset brings the heatmap cell back to the projected 3D centre.
+    k = batch["intrinsics"][0]
+    c = b0["center"].float()
+    u = k[0, 0] * c[:, 0] / c[:, 2] + k[0, 2]
+    cell_x = (t["indices"][0, :n] % 32).float()
+    assert torch.allclose((cell_x + t["amodal"][0, :n, 0]) * 4, u, atol=1e-3)
+    rot = t["rot"][0, :n]
+    assert torch.allclose(rot.norm(dim=1), torch.ones(n))
+    model = MODELS.build("centerfusion", radar=True, **SMALL)
+    out = model(batch["image"], batch["radar"], batch["radar_mask"], batch["intrinsics"],
+                gt=t["gt"])  # fmt: skip
+    losses = fusion_losses(out, t)
+    assert set(losses) == {"loss_hm", "loss_wh", "loss_off", "loss_depth", "loss_dim", "loss_rot",
+                           "loss_amodal", "loss_velocity", "loss_attribute", "loss_depth_sec",
+                           "loss_rot_sec"}  # fmt: skip
+    assert all(math.isfinite(float(v.detach())) for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.depth_sec[0].weight.grad is not None
