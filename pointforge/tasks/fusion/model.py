@@ -81,10 +81,10 @@ def _head(in_ch: int, hidden: int, out_ch: int, convs: int = 1, bias: float = 0.
     layers: list[nn.Module] = []
     for i in range(convs):
         layers += [nn.Conv2d(in_ch if i == 0 else hidden, hidden, 3, padding=1), nn.ReLU(True)]
-    layers.append(nn.Conv2d(hidden, out_ch, 1))
-    head = nn.Sequential(*layers)
-    nn.init.constant_(head[-1].bias, bias)
-    return head
+    last = nn.Conv2d(hidden, out_ch, 1)
+    assert last.bias is not None  # Conv2d(bias=True)
+    nn.init.constant_(last.bias, bias)
+    return nn.Sequential(*layers, last)
 
 
 def gather_cells(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -143,7 +143,7 @@ class CenterFusion(CenterNet):
             )
         return self.neck(self.backbone((images - self.mean) / self.std))
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         images: torch.Tensor,
         radar: torch.Tensor | None = None,
@@ -173,7 +173,7 @@ class CenterFusion(CenterNet):
             delta = (1 + a.frustum_expansion) * depth_half_extent(objs["size"], objs["rot_y"])
             maps = radar_feature_maps(
                 objs["box2d"], objs["depth"], delta, objs["mask"], radar, radar_mask,
-                intrinsics, feats.shape[-2:], self.stride, a,
+                intrinsics, (int(feats.shape[-2]), int(feats.shape[-1])), self.stride, a,
             )  # fmt: skip
         both = torch.cat([feats, maps.to(feats.dtype)], 1)
         out["radar_maps"] = maps

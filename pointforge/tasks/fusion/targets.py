@@ -16,6 +16,8 @@ Shapes (``M`` = ``max_objects`` slots, ``Mb`` = most boxes of an image in the ba
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from pointforge.tasks.detection.targets import TargetParams, build_targets
@@ -56,7 +58,7 @@ def build_fusion_targets(
     image_size: tuple[int, int],
     num_classes: int,
     params: TargetParams | None = None,
-) -> dict[str, torch.Tensor]:
+) -> dict[str, Any]:
     """Targets of a batch.
 
     ``boxes``: per image a dict with ``box2d (K, 4)`` pixels (non-empty, inside the image, as

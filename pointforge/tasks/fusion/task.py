@@ -57,7 +57,7 @@ NUM_CLASSES = len(DETECTION_NAMES)
 
 
 def _uses_radar(model: nn.Module) -> bool:
-    inner = getattr(model, "module", model)
+    inner: Any = getattr(model, "module", model)  # the model inside DDP
     return bool(inner.fusion.radar)
 
 
@@ -162,6 +162,8 @@ class CenterFusionTask(Task):
     def build_dataset(self, split: str) -> Dataset:
         if split not in self._datasets:
             d = self.cfg.data
+            if d.name is None:
+                raise ValueError("config key 'data.name' is null")
             self._datasets[split] = DATASETS.build(d.name, split=split, **own_keys(d))
         return self._datasets[split]
 
@@ -186,7 +188,11 @@ class CenterFusionTask(Task):
         images = self._images(batch)
         c = self.cfg.centerfusion
         targets = build_fusion_targets(
-            batch["boxes"], batch["intrinsics"], tuple(images.shape[-2:]), NUM_CLASSES, c.targets
+            batch["boxes"],
+            batch["intrinsics"],
+            (int(images.shape[-2]), int(images.shape[-1])),
+            NUM_CLASSES,
+            c.targets,
         )
         outputs = model(
             images, batch["radar"], batch["radar_mask"], batch["intrinsics"], gt=targets["gt"]
