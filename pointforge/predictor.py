@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from pointforge.config.loader import config_from_stored
 from pointforge.config.schema import Config
@@ -38,21 +39,12 @@ def load_predictor(path: str | Path, device: str = "auto", **options: Any) -> An
     return open_predictor(path, device, options)[0]
 
 
-def open_predictor(
-    path: str | Path,
-    device: str = "auto",
-    options: dict[str, Any] | None = None,
-    only_accepted: bool = False,
-) -> tuple[Any, type[Task]]:
-    """``(predictor, task class)`` for the weights at ``path``.
-
-    With ``only_accepted``, options the task's predictor does not take
-    (:meth:`~pointforge.tasks.base.Task.predictor_options`) are left out instead of refused:
-    what a command-line tool with options of several families needs."""
+def load_model(path: str | Path) -> tuple[nn.Module, Config | None, type[Task]]:
+    """``(network with the file's weights, its stored config or None, its task class)``: the
+    model behind :func:`open_predictor`, also what ``export-onnx`` exports."""
     load_builtin()
-    options = dict(options or {})
+    state = read_state_dict(path)  # first: its errors name the file (missing, unsafe, corrupt)
     cfg = stored_config(path)
-    state = read_state_dict(path)
     if cfg is not None:
         task_cls = TASKS.get(str(cfg.task))
     else:
@@ -70,6 +62,22 @@ def open_predictor(
         bare = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
         model = build_model(bare, torch.device("cpu"), **_model_kwargs(task_cls, bare, state))
         fit_state_dict(model, state, str(path))
+    return model, cfg, task_cls
+
+
+def open_predictor(
+    path: str | Path,
+    device: str = "auto",
+    options: dict[str, Any] | None = None,
+    only_accepted: bool = False,
+) -> tuple[Any, type[Task]]:
+    """``(predictor, task class)`` for the weights at ``path``.
+
+    With ``only_accepted``, options the task's predictor does not take
+    (:meth:`~pointforge.tasks.base.Task.predictor_options`) are left out instead of refused:
+    what a command-line tool with options of several families needs."""
+    options = dict(options or {})
+    model, cfg, task_cls = load_model(path)
     if only_accepted:
         accepted = set(task_cls.predictor_options())
         options = {k: v for k, v in options.items() if k in accepted}

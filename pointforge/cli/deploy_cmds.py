@@ -7,8 +7,6 @@ Registers itself (:func:`add_parsers`) so ``main.py`` needs one line; the work i
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +17,19 @@ EXPORTERS = ("dynamo", "torchscript")
 
 # The second input size a dynamic export is verified at (batch 2), to show H, W and the batch
 # really are free; the export size itself is always checked first.
-SECOND_SIZE = (240, 320)
 
 
 def add_parsers(sub: Any) -> None:
     """Add the ``export-onnx`` subparser to ``sub`` (argparse subparsers)."""
     p = sub.add_parser(
         "export-onnx",
-        help="export a keypoint model to ONNX (verified with onnxruntime)",
-        description="Write --weights as an ONNX graph: input 'image' (B, 1, H, W) float32 grey "
-        "in [0, 1]; outputs 'heatmap' (B, H, W) keypoint probability and, for SuperPoint "
-        "weights, 'descriptors' (B, D, H/8, W/8) L2-normalised. NMS and top-k stay outside the "
-        "graph (their output sizes depend on the image). With onnxruntime installed the file "
-        "is checked against PyTorch on random images and the max abs differences printed.",
+        help="export a model to ONNX (verified with onnxruntime)",
+        description="Write --weights (any task, read from the checkpoint) as an ONNX graph. "
+        "Keypoint models: input 'image' (B, 1, H, W) float32 grey in [0, 1]; outputs 'heatmap' "
+        "(B, H, W) and, for SuperPoint, 'descriptors' (B, D, H/8, W/8) L2-normalised; NMS and "
+        "top-k stay outside the graph. Detection: the network's heatmap/size/offset maps "
+        "(decoding outside). Re-ID: unit-norm embeddings. With onnxruntime installed the "
+        "file is checked against PyTorch on random images and the max abs differences printed.",
     )
     p.add_argument(
         "--weights",
@@ -40,8 +38,14 @@ def add_parsers(sub: Any) -> None:
         "pointforge/weights/superpoint.pth)",
     )
     p.add_argument("--out", required=True, help="output .onnx file (written atomically)")
-    p.add_argument("--height", type=int, default=480, help="input height, multiple of 8 (480)")
-    p.add_argument("--width", type=int, default=640, help="input width, multiple of 8 (640)")
+    p.add_argument(
+        "--height",
+        type=int,
+        default=None,
+        help="input height (default: the task's: 480 for keypoint models, multiple of 8; the "
+        "training size for detection and re-ID)",
+    )
+    p.add_argument("--width", type=int, default=None, help="input width (default: the task's)")
     p.add_argument(
         "--dynamic",
         action="store_true",
@@ -51,8 +55,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--opset",
         type=int,
-        default=DEFAULT_OPSET,
-        help=f"ONNX opset (default {DEFAULT_OPSET}; the dynamo exporter needs >= 18)",
+        default=None,
+        help=f"ONNX opset (default {DEFAULT_OPSET}, or what the model needs; the dynamo "
+        "exporter needs >= 18)",
     )
     p.add_argument(
         "--exporter",
@@ -68,45 +73,24 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    import torch
-
+    """Export the weights of any task: the task is read from the checkpoint (a bare keypoint
+    state dict is recognised by its keys) and its ``export_onnx`` does the work."""
     from pointforge import DEFAULT_WEIGHTS
-    from pointforge.export.onnx import check_size, export_onnx, verify_onnx
-    from pointforge.tasks.keypoints.predictor import (
-        build_model_for_state_dict,
-        load_state_dict_from_file,
-    )
+    from pointforge.predictor import load_model
 
-    check_size(args.height, args.width)  # before loading anything
     weights = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
-    model = build_model_for_state_dict(load_state_dict_from_file(weights))
-    start = time.perf_counter()
-    out = export_onnx(
-        model,
-        args.out,
+    model, cfg, task = load_model(weights)
+    lines = task.export_onnx(
+        model.eval(),
+        cfg,
+        Path(args.out),
         args.height,
         args.width,
         dynamic=args.dynamic,
         opset=args.opset,
         exporter=args.exporter,
+        verify=not args.no_verify,
     )
-    kind = "dynamic batch/H/W" if args.dynamic else f"fixed 1x1x{args.height}x{args.width}"
-    print(
-        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {kind}, opset {args.opset}, "
-        f"{args.exporter} exporter) from {weights} in {time.perf_counter() - start:.1f} s"
-    )
-    if args.no_verify:
-        return 0
-    if importlib.util.find_spec("onnxruntime") is None:
-        print("onnxruntime is not installed: verification skipped (pip install 'pointforge[onnx]')")
-        return 0
-    sizes = [(1, args.height, args.width)]
-    if args.dynamic:
-        second = SECOND_SIZE if (args.height, args.width) != SECOND_SIZE else (480, 640)
-        sizes.append((2, *second))
-    gen = torch.Generator().manual_seed(0)
-    for b, h, w in sizes:
-        diffs = verify_onnx(out, model, torch.rand(b, 1, h, w, generator=gen))
-        shown = ", ".join(f"{name} {diff:.2g}" for name, diff in diffs.items())
-        print(f"verified with onnxruntime at {b}x1x{h}x{w}: max |ONNX - PyTorch| {shown}")
+    print(f"{weights} (task {cfg.task if cfg is not None else task.__name__}):")
+    print("\n".join(lines))
     return 0

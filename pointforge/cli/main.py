@@ -18,6 +18,7 @@ from pointforge.cli import (
     inspect_cmds,
     keypoint_cmds,
     launch,
+    reid_cmds,
     tune_cmds,
 )
 from pointforge.cli.args import add_config_args
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_cmds.add_parsers(sub)  # export-labels (homographic adaptation)
     deploy_cmds.add_parsers(sub)  # export-onnx
     tune_cmds.add_parsers(sub)  # tune (Ray Tune sweeps)
+    reid_cmds.add_parsers(sub)  # retrieve (re-ID)
     return parser
 
 

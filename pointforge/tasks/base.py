@@ -178,6 +178,25 @@ class Task(abc.ABC):
         raise NotImplementedError(f"task {cls.__name__} has no predictor")
 
     @classmethod
+    def export_onnx(
+        cls,
+        model: nn.Module,
+        cfg: Config | None,
+        path: Path,
+        height: int | None,
+        width: int | None,
+        *,
+        dynamic: bool = False,
+        opset: int | None = None,
+        exporter: str = "dynamo",
+        verify: bool = True,
+    ) -> list[str]:
+        """Write ``model`` as ONNX to ``path`` (``pointforge export-onnx``) and, with
+        ``verify``, check it against PyTorch with onnxruntime; returns the lines to print.
+        ``height``/``width`` None mean the task's own input size."""
+        raise NotImplementedError(f"task {cls.__name__} has no ONNX export")
+
+    @classmethod
     def predictor_options(cls) -> tuple[str, ...]:
         """The keyword options :meth:`build_predictor` takes (``load_predictor(**options)``)."""
         return ()

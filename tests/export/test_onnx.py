@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from pointforge.cli import deploy_cmds
 from pointforge.cli.main import main
 from pointforge.export.onnx import OnnxVerificationError, export_onnx, verify_onnx
 from pointforge.models.superpoint import SuperPoint
@@ -135,9 +134,11 @@ def test_cli_exports_and_verifies_a_dynamic_superpoint(tmp_path, capsys, ort):
 def test_cli_says_when_verification_is_skipped(tmp_path, capsys, monkeypatch):
     weights, out = tmp_path / "mp.pth", tmp_path / "mp.onnx"
     torch.save(_superpoint(seed=6, descriptor=False).state_dict(), weights)
-    real = deploy_cmds.importlib.util.find_spec
+    import pointforge.tasks.keypoints.onnx_cmd as onnx_cmd
+
+    real = onnx_cmd.importlib.util.find_spec
     monkeypatch.setattr(
-        deploy_cmds.importlib.util,
+        onnx_cmd.importlib.util,
         "find_spec",
         lambda name, *a: None if name == "onnxruntime" else real(name, *a),
     )

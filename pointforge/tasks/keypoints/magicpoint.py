@@ -94,6 +94,24 @@ class KeypointTask(Task):
         return KeypointPredictor(model, device=device, **options)
 
     @classmethod
+    def export_onnx(
+        cls,
+        model: nn.Module,
+        cfg: Config | None,
+        path: Path,
+        height: int | None,
+        width: int | None,
+        *,
+        dynamic: bool = False,
+        opset: int | None = None,
+        exporter: str = "dynamo",
+        verify: bool = True,
+    ) -> list[str]:
+        from pointforge.tasks.keypoints.onnx_cmd import export_keypoint_onnx
+
+        return export_keypoint_onnx(model, path, height, width, dynamic, opset, exporter, verify)
+
+    @classmethod
     def predictor_options(cls) -> tuple[str, ...]:
         names = inspect.signature(KeypointPredictor).parameters
         return tuple(n for n in names if n not in ("model", "device"))

@@ -170,6 +170,33 @@ class ReIDTask(Task):
         return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), batch_size)
 
     @classmethod
+    def export_onnx(
+        cls,
+        model: nn.Module,
+        cfg: Config | None,
+        path: Path,
+        height: int | None,
+        width: int | None,
+        *,
+        dynamic: bool = False,
+        opset: int | None = None,
+        exporter: str = "dynamo",
+        verify: bool = True,
+    ) -> list[str]:
+        """The embedding network (unit-norm output, dynamic batch) at the training input size
+        unless given; always verified with onnxruntime (it is part of the export)."""
+        from pointforge.tasks.reid.onnx_export import OPSET, export_reid_onnx
+
+        size = cfg.reid.input if cfg is not None else None
+        h = height or (size.height if size is not None else 256)
+        w = width or (size.width if size is not None else 128)
+        diff = export_reid_onnx(model, path, h, w, opset=opset or OPSET)
+        return [
+            f"wrote {path} (embedding network, dynamic batch x 3 x {h} x {w})",
+            f"verified with onnxruntime: max |ONNX - PyTorch| {diff:.2g}",
+        ]
+
+    @classmethod
     def predictor_options(cls) -> tuple[str, ...]:
         """The keyword options of :meth:`build_predictor` (``load_predictor(**options)``)."""
         return ("batch_size",)

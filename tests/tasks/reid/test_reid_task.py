@@ -200,3 +200,15 @@ def test_retrieve_writes_a_framed_strip(
         x = cell + 8 + i * cell + 1  # inside the frame of result i
         assert tuple(int(v) for v in strip[1, x]) == (GREEN if ok else RED), i
         assert ok == result["paths"][i].name.startswith("0070_")
+    # The same through the command line: one line per rank, then the PNG.
+    from pointforge.cli.main import main
+
+    cli_out = tmp_path / "cli_strip.png"
+    args = [str(weights), str(query), str(gallery), "--top-k", "3", "--out", str(cli_out)]
+    assert main(["retrieve", *args, "--device", "cpu"]) == 0
+    assert cv2.imread(str(cli_out)) is not None
+    assert main(["retrieve", *args, "--top-k", "0"]) == 2
+    # export-onnx reads the task from the checkpoint and exports the embedding network.
+    onnx_path = tmp_path / "reid.onnx"
+    assert main(["export-onnx", "--weights", str(weights), "--out", str(onnx_path)]) == 0
+    assert onnx_path.stat().st_size > 1000
