@@ -1,11 +1,15 @@
 """Copy a trained run's weights into the package as the default detector, with provenance.
 
     python tools/ship_weights.py RUN_DIR [--checkpoint last.pth] [--name magicpoint_shapes]
-        [--hardware "2-core AMD EPYC CPU, bf16 autocast"] [--wall-time-h 1.6]
+        [--hardware "2-core AMD EPYC CPU, bf16 autocast"] [--wall-time-h 1.6] [--with-config]
+        [--dtype float16]
 
-Writes ``pointforge/weights/<name>.pth`` (model state dict only, float32, loadable with
-``torch.load(weights_only=True)``) and ``<name>.json`` recording the config, iterations,
-hardware, wall time and the run's latest evaluation metrics.
+Writes ``pointforge/weights/<name>.pth`` (model state dict, float32 unless ``--dtype``,
+loadable with ``torch.load(weights_only=True)``) and ``<name>.json`` recording the config,
+iterations, hardware, wall time and the run's latest evaluation metrics. ``--with-config``
+also stores the run's config in the ``.pth`` (what ``load_predictor`` reads to find the task,
+e.g. CenterNet); ``--dtype float16`` halves the file (loading casts back to the model's
+float32; evaluate the shipped file to record its own metrics).
 """
 
 from __future__ import annotations
@@ -35,11 +39,21 @@ def main() -> None:
         default=None,
         help="eval metrics.json to record (default: RUN_DIR/eval/metrics.json)",
     )
+    ap.add_argument(
+        "--with-config",
+        action="store_true",
+        help="store the run config in the .pth too (load_predictor routes by its task)",
+    )
+    ap.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     args = ap.parse_args()
     ckpt = load_checkpoint(args.run_dir / "checkpoints" / args.checkpoint)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    dtype = getattr(torch, args.dtype)
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     out = WEIGHTS_DIR / f"{args.name}.pth"
-    atomic_save({"model": state, "iteration": ckpt["iteration"], "format_version": 1}, out)
+    payload = {"model": state, "iteration": ckpt["iteration"], "format_version": 1}
+    if args.with_config:
+        payload["config"] = ckpt["config"]
+    atomic_save(payload, out)
     metrics_path = args.metrics or args.run_dir / "eval" / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     info = {

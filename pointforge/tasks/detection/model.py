@@ -18,7 +18,7 @@ output cells, ``offset`` ``(B, 2, H/4, W/4)`` centre offset in output cells.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +30,9 @@ from torchvision.ops import DeformConv2d
 from pointforge.registry import MODELS
 
 OUTPUT_STRIDE = 4  # ResNet stride 32, halved three times by the neck
+# Bytes per class name in the ``class_name_bytes`` buffer (UTF-8, zero-padded); COCO's
+# longest name has 14, so 64 leaves room for user datasets.
+MAX_NAME_BYTES = 64
 BACKBONE_STRIDE = 32
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (RGB)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,12 +40,10 @@ _BACKBONES: dict[int, Callable[..., ResNet]] = {18: resnet18, 34: resnet34, 50: 
 
 
 @dataclass(frozen=True)
-class CenterNetParams:
-    """Architecture parameters (config keys under ``model.``)."""
+class CenterNetArchParams:
+    """Architecture keys under ``model.`` of the ``centernet_resnet*`` factories (the depth is
+    fixed by the factory's name; :class:`CenterNetParams` adds it)."""
 
-    # ResNet depth of the torchvision backbone; the paper reports ResNet-18 and ResNet-101,
-    # we offer the three depths torchvision builds cheaply.
-    depth: int = field(default=18, metadata={"choices": (18, 34, 50)})
     # Modulated deformable 3×3 conv (DCNv2) before each up-convolution, as in the paper's
     # ResNet variant ("ResNet-DCN"); False uses a plain 3×3 conv (exports to ONNX, see
     # pointforge/tasks/detection/onnx_export.py).
@@ -60,8 +61,6 @@ class CenterNetParams:
     bilinear_upsample_init: bool = True
 
     def __post_init__(self) -> None:
-        if self.depth not in _BACKBONES:
-            raise ValueError(f"model.depth must be one of {sorted(_BACKBONES)}, got {self.depth}")
         if len(self.neck_channels) != 3 or min(self.neck_channels) < 1:
             raise ValueError(
                 f"model.neck_channels must be three positive ints, got {self.neck_channels}"
@@ -70,6 +69,20 @@ class CenterNetParams:
             raise ValueError(f"model.head_conv must be >= 1, got {self.head_conv}")
         if not 0.0 < self.prior_prob < 1.0:
             raise ValueError(f"model.prior_prob must be in (0, 1), got {self.prior_prob}")
+
+
+@dataclass(frozen=True)
+class CenterNetParams(CenterNetArchParams):
+    """All architecture parameters of :class:`CenterNet`."""
+
+    # ResNet depth of the torchvision backbone; the paper reports ResNet-18 and ResNet-101,
+    # we offer the three depths torchvision builds cheaply.
+    depth: int = field(default=18, metadata={"choices": (18, 34, 50)})
+
+    def __post_init__(self) -> None:
+        if self.depth not in _BACKBONES:
+            raise ValueError(f"model.depth must be one of {sorted(_BACKBONES)}, got {self.depth}")
+        super().__post_init__()
 
 
 class ModulatedDeformConv3x3(nn.Module):
@@ -164,6 +177,8 @@ class CenterNet(nn.Module):
     stride = OUTPUT_STRIDE
     # ImageNet normalisation buffers (1, 3, 1, 1), registered in __init__.
     mean: torch.Tensor
+    category_ids: torch.Tensor  # (C,) int64 buffers, see set_categories
+    class_name_bytes: torch.Tensor  # (C, MAX_NAME_BYTES) uint8
     std: torch.Tensor
 
     def __init__(self, num_classes: int, params: CenterNetParams | None = None) -> None:
@@ -196,6 +211,41 @@ class CenterNet(nn.Module):
         self.offset = _head(in_ch, params.head_conv, 2, 0.0)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
+        # The dataset's categories travel with the weights (persistent buffers), so a
+        # checkpoint maps its class indices to the dataset's ids and names without the data:
+        # (C,) int64 category ids and (C, MAX_NAME_BYTES) UTF-8 names (see set_categories).
+        self.register_buffer("category_ids", torch.arange(1, num_classes + 1))
+        self.register_buffer(
+            "class_name_bytes", torch.zeros(num_classes, MAX_NAME_BYTES, dtype=torch.uint8)
+        )
+
+    def set_categories(self, categories: Sequence[tuple[int, str]]) -> None:
+        """Store ``(dataset category id, name)`` per class index (one per heatmap channel)."""
+        if len(categories) != self.num_classes:
+            raise ValueError(
+                f"{len(categories)} categories for a CenterNet with {self.num_classes} classes"
+            )
+        names = torch.zeros_like(self.class_name_bytes)
+        for i, (_, name) in enumerate(categories):
+            raw = str(name).encode("utf-8")
+            if len(raw) > MAX_NAME_BYTES:
+                raise ValueError(
+                    f"class name {name!r} is {len(raw)} bytes in UTF-8; CenterNet stores at most "
+                    f"{MAX_NAME_BYTES} (shorten it in the dataset's categories)"
+                )
+            names[i, : len(raw)] = torch.tensor(list(raw), dtype=torch.uint8)
+        ids = torch.tensor([int(c) for c, _ in categories], dtype=torch.int64)
+        self.category_ids.copy_(ids.to(self.category_ids.device))
+        self.class_name_bytes.copy_(names.to(self.class_name_bytes.device))
+
+    @property
+    def categories(self) -> list[tuple[int, str]]:
+        """``(category id, name)`` per class index; an unset name reads ``class_<id>``."""
+        out = []
+        for cid, row in zip(self.category_ids.tolist(), self.class_name_bytes.cpu()):
+            raw = bytes(row.tolist()).rstrip(b"\x00")
+            out.append((int(cid), raw.decode("utf-8") if raw else f"class_{cid}"))
+        return out
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
@@ -233,6 +283,7 @@ def _factory(depth: int) -> Callable[..., CenterNet]:
     return build
 
 
-centernet_resnet18 = MODELS.register("centernet_resnet18")(_factory(18))
-centernet_resnet34 = MODELS.register("centernet_resnet34")(_factory(34))
-centernet_resnet50 = MODELS.register("centernet_resnet50")(_factory(50))
+# Registered with their ``model.*`` keys (CenterNetArchParams; the depth is in the name).
+centernet_resnet18 = MODELS.register("centernet_resnet18", params=CenterNetArchParams)(_factory(18))
+centernet_resnet34 = MODELS.register("centernet_resnet34", params=CenterNetArchParams)(_factory(34))
+centernet_resnet50 = MODELS.register("centernet_resnet50", params=CenterNetArchParams)(_factory(50))

@@ -97,3 +97,57 @@ class CenterNetPredictor:
                 }
             )
         return results[0] if single else results
+
+
+class DetectionPredictor:
+    """What ``pointforge.load_predictor`` returns for a CenterNet checkpoint.
+
+    ``pred(image)`` takes a grey ``(H, W)`` or BGR ``(H, W, 3)`` uint8 image (OpenCV's layout,
+    as every pointforge predictor), or a list of them, and returns per image
+    ``{"boxes": float32 (N, 4) xyxy in that image's pixels, "scores": float32 (N,) descending,
+    "labels": int64 (N,) dataset category ids, "class_names": list of N names}`` with the
+    detections scoring above ``params.score_threshold``. ``categories`` maps each category id
+    to its name (stored in the weights, see ``CenterNet.set_categories``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device | str,
+        params: PredictorParams,
+        categories: Sequence[tuple[int, str]],
+    ) -> None:
+        self.inner = CenterNetPredictor(model, device, params)
+        self.params = params
+        self.category_ids = np.asarray([int(c) for c, _ in categories], dtype=np.int64)
+        self.categories = {int(c): str(n) for c, n in categories}
+
+    @staticmethod
+    def _rgb(image: np.ndarray, i: int) -> np.ndarray:
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise ValueError(
+                f"image {i}: expected a grey (H, W) or BGR (H, W, 3) uint8 array, got "
+                f"{image.shape} {image.dtype}"
+            )
+        if image.ndim == 2:
+            return np.repeat(image[..., None], 3, axis=2)
+        if image.shape[2] != 3:
+            raise ValueError(f"image {i}: expected 3 channels (BGR), got {image.shape[2]}")
+        return np.ascontiguousarray(image[..., ::-1])
+
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray]) -> dict | list[dict]:
+        single = isinstance(images, np.ndarray)
+        batch: list[np.ndarray] = [images] if isinstance(images, np.ndarray) else list(images)
+        raw = self.inner([self._rgb(im, i) for i, im in enumerate(batch)])
+        results = []
+        for det in raw:
+            ids = self.category_ids[det["labels"].astype(np.int64)]
+            results.append(
+                {
+                    "boxes": det["boxes"].astype(np.float32),
+                    "scores": det["scores"].astype(np.float32),
+                    "labels": ids,
+                    "class_names": [self.categories[int(c)] for c in ids],
+                }
+            )
+        return results[0] if single else results

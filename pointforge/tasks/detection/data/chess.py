@@ -37,7 +37,7 @@ class ChessParams:
     augment: AugmentParams = field(default_factory=AugmentParams)
 
 
-@DATASETS.register("chess")
+@DATASETS.register("chess", params=ChessParams)
 def build_chess(params: ChessParams | None = None, split: str = "train") -> CocoDetection:
     """Split "train", "val" (the repository's ``valid``) or "test"; augmentation on train."""
     p = params or ChessParams()

@@ -191,7 +191,7 @@ def _split_paths(params: CocoParams, split: str) -> SplitPaths:
     return paths
 
 
-@DATASETS.register("coco")
+@DATASETS.register("coco", params=CocoParams)
 def build_coco(params: CocoParams | None = None, split: str = "train") -> CocoDetection:
     """The ``split`` of ``params`` with the training augmentation on ``train``."""
     params = params or CocoParams()
@@ -241,5 +241,5 @@ def register_coco(
 
     factory.__name__ = f"coco_{name}"
     factory.__qualname__ = factory.__name__
-    DATASETS.register(name)(factory)
+    DATASETS.register(name, params=CocoParams)(factory)
     return factory

@@ -217,7 +217,7 @@ class ShapesDetection(DetectionDataset):
         return self._records
 
 
-@DATASETS.register("shapes_detection")
+@DATASETS.register("shapes_detection", params=ShapesParams)
 def build_shapes(params: ShapesParams | None = None, split: str = "train") -> ShapesDetection:
     """The ``split`` of the shapes set, with CenterNet augmentation on ``train``."""
     p = params or ShapesParams()

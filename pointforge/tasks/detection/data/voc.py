@@ -190,7 +190,7 @@ class VocDetection(FileDetectionDataset):
         self.records.append(rec)
 
 
-@DATASETS.register("voc")
+@DATASETS.register("voc", params=VocParams)
 def build_voc(params: VocParams | None = None, split: str = "train") -> VocDetection:
     """The ``split`` ("train"/"val") of ``params``, with augmentation on ``train``."""
     params = params or VocParams()

@@ -175,7 +175,7 @@ class YoloDetection(FileDetectionDataset):
         )
 
 
-@DATASETS.register("yolo")
+@DATASETS.register("yolo", params=YoloParams)
 def build_yolo(params: YoloParams | None = None, split: str = "train") -> YoloDetection:
     """The ``split`` ("train"/"val") of ``params``, with augmentation on ``train``."""
     params = params or YoloParams()

@@ -1,0 +1,202 @@
+"""CenterNet-R18 (pointforge) vs. torchvision's FCOS (ResNet-18 FPN) on the chess photos.
+
+Why this peer: FCOS (Tian et al. 2019) is the established anchor-free detector that torchvision
+ships; with a ResNet-18 FPN backbone, BatchNorm and no pretrained weights it is the same class
+of model as CenterNet-R18 trained from scratch. Both get the same budget on CPU: the same
+training images in the same order with the same augmentation (the engine's loader over the
+``chess`` dataset of configs/centernet_chess.yaml), the same iterations, batch, input size,
+optimiser (Adam, warmup + cosine, clip 35) and bf16 autocast; both are scored by the same
+COCO evaluator (faster-coco-eval) on the ``valid`` split, in original photo pixels.
+
+    python benchmarks/bench_detection_vs_fcos.py                          # the issue's reference
+    python benchmarks/bench_detection_vs_fcos.py --iters 300 --size 192 256   # a smaller budget
+    python benchmarks/bench_detection_vs_fcos.py --model fcos ...   # one side (results are
+                                                                    # kept in --out and joined)
+
+CenterNet trains through ``pointforge.engine.run.train`` (the pipeline users run); FCOS through
+a plain loop over the same loader. Prints AP and AP50 side by side, with wall times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision.models import resnet18
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+from pointforge.config.loader import load_config
+from pointforge.engine.launch import seed_everything
+from pointforge.engine.optim import build_lr_scheduler, build_optimizer
+from pointforge.engine.run import build_task, train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "centernet_chess.yaml"
+KEYS = ("bbox/AP", "bbox/AP50")
+
+
+def chess_config(args: argparse.Namespace, out: Path) -> Any:
+    """configs/centernet_chess.yaml with the benchmark's budget."""
+    warmup = max(1, min(50, args.iters // 10))
+    return load_config(
+        CONFIG,
+        [
+            f"solver.max_iter={args.iters}",
+            f"solver.warmup_iters={warmup}",
+            f"data.batch_size={args.batch}",
+            f"data.image_size=[{args.size[0]},{args.size[1]}]",
+            f"data.num_workers={args.workers}",
+            f"seed={args.seed}",
+            "device=cpu",
+            "train.eval_period=0",
+            f"train.checkpoint_period={max(1, args.iters // 10)}",
+            f"output_dir={out}",
+        ],
+    )
+
+
+def fcos_r18(num_classes: int, size: tuple[int, int]) -> FCOS:
+    """torchvision's ``fcos_resnet50_fpn`` recipe with a ResNet-18: trainable BatchNorm (no
+    pretrained weights, so not frozen), all 5 stages trained, P3-P5 + P6/P7 from P5 (FCOS
+    paper §3.2), and the transform fixed to the benchmark's input size (no resize: the loader
+    already letterboxes to it). Detections scoring below 0.05 are dropped (the usual COCO
+    evaluation threshold, e.g. detectron2's FCOS), at most 100 per image."""
+    backbone = _resnet_fpn_extractor(
+        resnet18(weights=None, norm_layer=torch.nn.BatchNorm2d),
+        trainable_layers=5,
+        returned_layers=[2, 3, 4],
+        extra_blocks=LastLevelP6P7(256, 256),
+    )
+    return FCOS(
+        backbone,
+        num_classes,
+        min_size=min(size),
+        max_size=max(size),
+        score_thresh=0.05,
+        detections_per_img=100,
+    )
+
+
+def run_centernet(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    cfg = chess_config(args, out / "centernet")
+    start = time.perf_counter()
+    metrics = train(cfg, overwrite=True)
+    return {"metrics": metrics, "wall_s": time.perf_counter() - start}
+
+
+def run_fcos(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """FCOS trained over the very loader and schedule the CenterNet run uses."""
+    cfg = chess_config(args, out / "fcos")
+    seed_everything(cfg.seed, cfg.deterministic)
+    task = build_task(cfg, torch.device("cpu"))
+    num_classes = len(task.categories)
+    model = fcos_r18(num_classes, tuple(cfg.data.image_size))
+    optimizer = build_optimizer(model, cfg.solver)
+    scheduler = build_lr_scheduler(optimizer, cfg.solver)
+    loader = task.build_train_loader(0)
+    amp = cfg.train.amp == "bf16"
+    start = time.perf_counter()
+    model.train()
+    for it in range(cfg.solver.max_iter):
+        batch = next(loader)
+        images = list(batch["image"])
+        targets = [
+            {"boxes": b.float(), "labels": lab} for b, lab in zip(batch["boxes"], batch["labels"])
+        ]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            losses = model(images, targets)
+        total = sum(v.float() for v in losses.values())
+        if not math.isfinite(float(total.detach())):
+            raise FloatingPointError(f"FCOS loss is {float(total.detach())} at iteration {it + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if cfg.solver.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.solver.clip_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        if (it + 1) % 10 == 0:
+            parts = " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
+            print(f"fcos it {it + 1}/{cfg.solver.max_iter}: {parts}", flush=True)
+    train_s = time.perf_counter() - start
+    metrics = evaluate_fcos(task, model)
+    return {"metrics": metrics, "wall_s": time.perf_counter() - start, "train_s": train_s}
+
+
+@torch.inference_mode()
+def evaluate_fcos(task: Any, model: FCOS) -> dict[str, float]:
+    """FCOS detections on ``valid`` → the CenterNet task's own COCO evaluator."""
+    model.eval()
+    evaluator = task.build_evaluator(None)
+    evaluator.reset()
+    val = task.build_dataset("val")
+    for i in range(len(val)):
+        sample = task.collate([val[i]])
+        det = model(list(sample["image"]))[0]  # boxes in the letterboxed input's pixels
+        outputs = {
+            "boxes": det["boxes"][None],
+            "scores": det["scores"][None],
+            "labels": det["labels"][None],
+        }
+        evaluator.process(sample, outputs)
+    return evaluator.evaluate()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--iters", type=int, default=600, help="training iterations (both)")
+    p.add_argument("--batch", type=int, default=8, help="images per iteration (both)")
+    p.add_argument(
+        "--size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"), help="input size"
+    )
+    p.add_argument("--model", choices=("both", "centernet", "fcos"), default="both")
+    p.add_argument("--workers", type=int, default=1, help="loader workers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detection_vs_fcos")
+    args = p.parse_args()
+    budget = f"{args.iters}it_b{args.batch}_{args.size[0]}x{args.size[1]}_s{args.seed}"
+    out = args.out / budget
+    out.mkdir(parents=True, exist_ok=True)
+    runners = {"centernet": run_centernet, "fcos": run_fcos}
+    for name in ("centernet", "fcos") if args.model == "both" else (args.model,):
+        result = runners[name](args, out)
+        result.update(
+            budget=budget,
+            threads=torch.get_num_threads(),
+            omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+            cpu=platform.processor() or platform.machine(),
+            cores=os.cpu_count(),
+        )
+        (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"{name}: {json.dumps({k: result['metrics'][k] for k in KEYS})}", flush=True)
+    found = {n: out / f"{n}.json" for n in runners if (out / f"{n}.json").is_file()}
+    if len(found) < 2:
+        print(f"results kept in {out}; run the other model with the same budget to compare")
+        return
+    res = {n: json.loads(f.read_text()) for n, f in found.items()}
+    print(f"\nchess valid, {args.iters} iterations, batch {args.batch}, input {args.size}, CPU")
+    print(f"{'model':<22}{'AP':>8}{'AP50':>8}{'wall min':>10}")
+    for name, label in (
+        ("centernet", "pointforge CenterNet-R18"),
+        ("fcos", "torchvision FCOS-R18"),
+    ):
+        m = res[name]["metrics"]
+        print(
+            f"{label:<22}{m['bbox/AP']:8.3f}{m['bbox/AP50']:8.3f}{res[name]['wall_s'] / 60:10.1f}"
+        )
+    c, f = res["centernet"]["metrics"], res["fcos"]["metrics"]
+    for key in KEYS:
+        ratio = f"{c[key] / f[key]:.2f}" if f[key] > 0 else "n/a (FCOS at 0)"
+        print(f"{key} CenterNet / FCOS: {ratio}")
+
+
+if __name__ == "__main__":
+    main()
