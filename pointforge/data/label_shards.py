@@ -162,10 +162,11 @@ class LabelShardWriter:
         if nonempty:
             old = read_manifest(self.out)  # a non-empty dir without a manifest is refused
             for key, value in header.items():
-                if json.loads(json.dumps(value)) != old.get(key):
+                now, then = json.loads(json.dumps(value)), old.get(key)
+                if now != then:
                     raise LabelStoreError(
                         f"cannot resume in {self.out}: its manifest was written with another "
-                        f"'{key}' ({old.get(key)!r} vs now {value!r}); use a new --out"
+                        f"'{key}' ({_changes(then, now)}); use a new --out"
                     )
             self.manifest = old
             for tmp in self.out.glob(".*.tmp"):  # leftovers of a write killed mid-way
@@ -302,3 +303,16 @@ class LabelStore:
     def __iter__(self) -> Iterator[ImageLabels]:
         for path in self._where:
             yield self[path]
+
+
+def _changes(then: Any, now: Any, prefix: str = "") -> str:
+    """The keys that differ between two (nested) settings, ``a.b: old -> new``, instead of
+    both whole values (an adaptation section is dozens of keys)."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        diffs = [
+            _changes(then.get(k), now.get(k), f"{prefix}{k}.")
+            for k in sorted(set(then) | set(now))
+            if then.get(k) != now.get(k)
+        ]
+        return "; ".join(diffs)
+    return f"{prefix.rstrip('.') or 'value'}: {then!r} -> {now!r}"

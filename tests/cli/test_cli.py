@@ -105,6 +105,11 @@ def test_train_resume_eval_and_refusal(
     assert beside["weights"] == weights
     assert main(["eval", cfg, *tiny_overrides, "--weights", weights]) == 2
     assert "already hold evaluation results" in capsys.readouterr().err
+    # Weights of another architecture: one line naming what the checkpoint holds (issue 11.6).
+    digits = str(CONFIGS / "resnet_digits.yaml")
+    assert main(["eval", digits, "--weights", str(out / "checkpoints/final.pth")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "task 'magicpoint'" in err and "task 'classification'" in err
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     assert main(["eval", cfg, *tiny_overrides, "--weights", str(bad)]) == 2

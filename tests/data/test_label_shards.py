@@ -56,6 +56,15 @@ def test_non_empty_dir_needs_resume_and_same_settings(tmp_path):
     w.write_shard(0, [_labels("a.png", 3, 0), _labels("b.png", 2, 1)], [])
     with pytest.raises(LabelStoreError, match="another 'settings'"):
         LabelShardWriter(out, {"weights": "y"}, 2, 4, resume=True)
+    # Only the changed keys are named, not two whole settings dicts (issue 11.8).
+    many = {"weights": "x", "adaptation": {"num_homographies": 100, "nms_radius": 4, "border": 4}}
+    other = tmp_path / "other_labels"
+    LabelShardWriter(other, many, 2, 4)
+    changed = {**many, "adaptation": {**many["adaptation"], "num_homographies": 50}}
+    with pytest.raises(LabelStoreError) as info:
+        LabelShardWriter(other, changed, 2, 4, resume=True)
+    assert "adaptation.num_homographies: 100 -> 50" in str(info.value)
+    assert "nms_radius" not in str(info.value)
     (out / ".shard_00001.npz.abc123.tmp").write_bytes(b"half a shard")  # a killed write
     resumed = LabelShardWriter(out, {"weights": "x"}, 2, 4, resume=True)
     assert resumed.done(0) and not resumed.done(1)
