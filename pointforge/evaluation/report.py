@@ -68,13 +68,14 @@ def format_method_table(metrics: dict[str, float]) -> str:
     if not rows:  # flat metrics (e.g. classification top1/top5): one "name: value" per line
         return "\n".join(f"{k}: {v:.4f}" for k, v in other.items())
     width = max([len(c) for c in columns] + [8])
-    head = f"{'method':<10}" + "".join(f"{c:>{width + 2}}" for c in columns)
+    name = max([len(m) for m in rows] + [10])  # e.g. a reference-weights stem
+    head = f"{'method':<{name}}" + "".join(f"{c:>{width + 2}}" for c in columns)
     lines = [head, "-" * len(head)]
     for method, vals in rows.items():
         cells = "".join(
             f"{vals[c]:>{width + 2}.4f}" if c in vals else f"{'-':>{width + 2}}" for c in columns
         )
-        lines.append(f"{method:<10}{cells}")
+        lines.append(f"{method:<{name}}{cells}")
     lines += [f"{k}: {v:.4f}" for k, v in other.items()]
     return "\n".join(lines)
 
