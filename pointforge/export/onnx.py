@@ -184,8 +184,10 @@ def _name_dims(proto, dims: dict[str, list]) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    """Raise the given loggers to WARNING for the duration, then restore their levels."""
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the given loggers (default: the dynamo exporter's chatty ones) to WARNING for the
+    duration, then restore their levels. Every family's ONNX export uses it."""
+    names = names or CHATTY_LOGGERS
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -222,7 +224,7 @@ def _export_dynamo(graph: KeypointGraph, example: torch.Tensor, dynamic: bool, o
         cells_w = torch.export.Dim("width_cells", min=MIN_SIDE // CELL)
         batch = torch.export.Dim("batch", min=1)
         shapes = {INPUT_NAME: {0: batch, 2: CELL * cells_h, 3: CELL * cells_w}}
-    with _quiet_loggers(*CHATTY_LOGGERS):
+    with quiet_loggers():
         program = torch.onnx.export(
             graph,
             (example,),

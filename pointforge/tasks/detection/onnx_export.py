@@ -23,13 +23,14 @@ exports at opset 18 (the keypoint export's default) or higher.
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from pointforge.engine.checkpoint import atomic_write_bytes
+from pointforge.export.onnx import quiet_loggers
 from pointforge.tasks.detection.model import BACKBONE_STRIDE, CenterNet
 
 PLAIN_OPSET = 18  # same default as pointforge/export/onnx.py
@@ -93,11 +94,7 @@ def export_centernet_onnx(
 
     graph = CenterNetGraph(copy.deepcopy(model).cpu().eval()).eval()
     example = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-    chatty = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir")]
-    levels = [lg.level for lg in chatty]
-    for lg in chatty:
-        lg.setLevel(logging.WARNING)
-    try:
+    with quiet_loggers():
         program = torch.onnx.export(
             graph,
             (example,),
@@ -107,15 +104,10 @@ def export_centernet_onnx(
             opset_version=opset,
             verbose=False,
         )
-    finally:
-        for lg, level in zip(chatty, levels):
-            lg.setLevel(level)
     if program is None:  # only the legacy exporter (dynamo=False) returns None
         raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNXProgram")
     data = program.model_proto.SerializeToString()
-    out_path = Path(path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(data)
+    atomic_write_bytes(data, path)  # temp file, fsync, rename: never a torn .onnx
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = session.run(list(OUTPUT_NAMES), {INPUT_NAME: example.numpy()})
@@ -127,6 +119,6 @@ def export_centernet_onnx(
     bad = {k: v for k, v in diffs.items() if not v <= atol}
     if bad:
         raise OnnxMismatchError(
-            f"ONNX export {out_path}: outputs differ from PyTorch by more than {atol}: {bad}"
+            f"ONNX export {path}: outputs differ from PyTorch by more than {atol}: {bad}"
         )
     return diffs

@@ -17,13 +17,15 @@ training-mode branches; exporting an eval-mode copy with a fixed single output a
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pointforge.engine.checkpoint import atomic_write_bytes
+from pointforge.export.onnx import quiet_loggers
 
 OPSET = 18  # as pointforge/export/onnx.py and the detection export
 INPUT_NAME = "image"
@@ -73,11 +75,7 @@ def export_reid_onnx(
     graph = EmbeddingGraph(copy.deepcopy(model).cpu().float().eval()).eval()
     gen = torch.Generator().manual_seed(0)
     example = torch.randn(1, 3, height, width, generator=gen)
-    chatty = [logging.getLogger(n) for n in ("onnxscript", "onnx_ir")]
-    levels = [lg.level for lg in chatty]
-    for lg in chatty:
-        lg.setLevel(logging.WARNING)
-    try:
+    with quiet_loggers():
         program = torch.onnx.export(
             graph,
             (example,),
@@ -88,15 +86,10 @@ def export_reid_onnx(
             opset_version=opset,
             verbose=False,
         )
-    finally:
-        for lg, level in zip(chatty, levels, strict=True):
-            lg.setLevel(level)
     if program is None:  # only a TorchScript export returns None
         raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
     data = program.model_proto.SerializeToString()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    atomic_write_bytes(data, path)  # temp file, fsync, rename: never a torn .onnx
 
     batch = torch.randn(check_batch, 3, height, width, generator=gen)
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
@@ -106,6 +99,6 @@ def export_reid_onnx(
     diff = float(np.abs(got - want).max())
     if not diff <= atol:
         raise OnnxMismatchError(
-            f"ONNX export {out}: embeddings differ from PyTorch by {diff:.3g} > {atol}"
+            f"ONNX export {path}: embeddings differ from PyTorch by {diff:.3g} > {atol}"
         )
     return diff
