@@ -195,14 +195,18 @@ def _split_paths(params: CocoParams, split: str) -> SplitPaths:
 def build_coco(params: CocoParams | None = None, split: str = "train") -> CocoDetection:
     """The ``split`` of ``params`` with the training augmentation on ``train``."""
     params = params or CocoParams()
-    paths = _split_paths(params, split)
+    return _dataset(params, _split_paths(params, split), split, "coco")
+
+
+def _dataset(params: CocoParams, paths: SplitPaths, split: str, name: str) -> CocoDetection:
+    """One split read from ``paths`` with ``params``' size, policies and augmentation."""
     return CocoDetection(
         str(paths.json),
         str(paths.images),
         transform=build_transform(params.image_size, split == "train", params.augment),
         on_bad_annotation=params.on_bad_annotation,
         on_bad_image=params.on_bad_image,
-        name=f"coco[{split}]",
+        name=f"{name}[{split}]",
     )
 
 
@@ -230,14 +234,7 @@ def register_coco(
         paths = train if split == "train" else val
         if paths is None or split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        return CocoDetection(
-            str(paths.json),
-            str(paths.images),
-            transform=build_transform(params.image_size, split == "train", params.augment),
-            on_bad_annotation=params.on_bad_annotation,
-            on_bad_image=params.on_bad_image,
-            name=f"{name}[{split}]",
-        )
+        return _dataset(params, paths, split, name)
 
     factory.__name__ = f"coco_{name}"
     factory.__qualname__ = factory.__name__
