@@ -76,21 +76,23 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     """Export the weights of any task: the task is read from the checkpoint (a bare keypoint
     state dict is recognised by its keys) and its ``export_onnx`` does the work."""
     from pointforge import DEFAULT_WEIGHTS
+    from pointforge.export.request import OnnxExportRequest
     from pointforge.predictor import load_model
 
     weights = Path(args.weights) if args.weights else DEFAULT_WEIGHTS
     model, cfg, task = load_model(weights)
-    lines = task.export_onnx(
-        model.eval(),
-        cfg,
-        Path(args.out),
-        args.height,
-        args.width,
+    request = OnnxExportRequest(
+        model=model.eval(),
+        cfg=cfg,
+        path=Path(args.out),
+        height=args.height,
+        width=args.width,
         dynamic=args.dynamic,
         opset=args.opset,
         exporter=args.exporter,
         verify=not args.no_verify,
     )
+    lines = task.export_onnx(request)
     print(f"{weights} (task {cfg.task if cfg is not None else task.__name__}):")
     print("\n".join(lines))
     return 0

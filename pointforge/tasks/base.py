@@ -29,6 +29,7 @@ from pointforge.data.loader import (
 )
 from pointforge.engine import comm
 from pointforge.engine.evaluator import Evaluator, inference_on_dataset
+from pointforge.export.request import OnnxExportRequest
 from pointforge.models.build import build_model
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class Task(abc.ABC):
     def __init__(self, cfg: Config, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
+        # Built splits by name (:meth:`_cached_split`): one dataset object per split and task.
+        self._datasets: dict[str, Dataset] = {}
 
     # -- config --------------------------------------------------------------------------------
     @classmethod
@@ -84,9 +87,27 @@ class Task(abc.ABC):
         return pin if pin is not None else self.device.type == "cuda"
 
     def build_dataset(self, split: str) -> Dataset:
-        """The ``split`` ("train", "val") dataset. Tasks that train or use the default
+        """The ``split`` ("train", "val") dataset, built once by :meth:`make_dataset` and then
+        returned as the same object: the loader, the evaluator and task properties (e.g. the
+        class list read from "train") share one dataset instead of re-reading annotations.
+        A task whose splits take extra arguments (the keypoint tasks' ``**overrides``) or must
+        be fresh on each call overrides this method itself instead of :meth:`make_dataset`."""
+        return self._cached_split(split, self.make_dataset)
+
+    def make_dataset(self, split: str) -> Dataset:
+        """Build the ``split`` dataset afresh (called by :meth:`build_dataset`, which caches
+        it); raise for a split the task does not have. Tasks that train or use the default
         :meth:`evaluate` override this."""
         raise NotImplementedError(f"task '{self.cfg.task}' defines no '{split}' dataset")
+
+    def _cached_split(self, name: str, build: Callable[[str], Dataset]) -> Dataset:
+        """``build(name)`` on the first call for ``name``, the stored result afterwards. Why one
+        helper: every task caches its splits the same way, and a task with more splits than
+        "train"/"val" (re-ID's query and gallery) reuses it under their names. A failed build
+        stores nothing, so the same call raises the same error again."""
+        if name not in self._datasets:
+            self._datasets[name] = build(name)
+        return self._datasets[name]
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Samples → batch: equal-shaped tensors are stacked, ragged ones kept as lists."""
@@ -178,22 +199,12 @@ class Task(abc.ABC):
         raise NotImplementedError(f"task {cls.__name__} has no predictor")
 
     @classmethod
-    def export_onnx(
-        cls,
-        model: nn.Module,
-        cfg: Config | None,
-        path: Path,
-        height: int | None,
-        width: int | None,
-        *,
-        dynamic: bool = False,
-        opset: int | None = None,
-        exporter: str = "dynamo",
-        verify: bool = True,
-    ) -> list[str]:
-        """Write ``model`` as ONNX to ``path`` (``pointforge export-onnx``) and, with
-        ``verify``, check it against PyTorch with onnxruntime; returns the lines to print.
-        ``height``/``width`` None mean the task's own input size."""
+    def export_onnx(cls, request: OnnxExportRequest) -> list[str]:
+        """Write ``request.model`` as ONNX to ``request.path`` (``pointforge export-onnx``)
+        and, with ``request.verify``, check it against PyTorch with onnxruntime; returns the
+        lines to print. ``request.height``/``width`` None mean the task's own input size.
+        One request value rather than loose parameters, so overrides and the CLI do not repeat
+        the option list (:mod:`pointforge.export.request`)."""
         raise NotImplementedError(f"task {cls.__name__} has no ONNX export")
 
     @classmethod

@@ -72,42 +72,38 @@ class ClassificationTask(Task):
         super().__init__(cfg, device)
         c = cfg.classification
         self.criterion = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
-        self._datasets: dict[str, Dataset] = {}
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         check_classification(cfg)
 
     # -- data ----------------------------------------------------------------------------------
-    def build_dataset(self, split: str) -> Dataset:
-        """The ``split`` ("train" or "val") dataset with its transform (built once, cached)."""
-        if split not in self._datasets:
-            d = self.cfg.data
-            size = (d.image_size[0], d.image_size[1])
-            transform = build_classification_transform(
-                self.cfg.classification, size, train=split == "train"
+    def make_dataset(self, split: str) -> Dataset:
+        """The ``split`` ("train" or "val") dataset with its transform (cached by
+        :meth:`~pointforge.tasks.base.Task.build_dataset`)."""
+        d = self.cfg.data
+        size = (d.image_size[0], d.image_size[1])
+        transform = build_classification_transform(
+            self.cfg.classification, size, train=split == "train"
+        )
+        kwargs = {k: v for k, v in own_keys(d).items() if k != "image_size"}
+        if d.name is None:
+            raise ValueError("config key 'data.name' is null (load_config sets the task's default)")
+        try:
+            ds = DATASETS.build(d.name, split=split, transform=transform, **kwargs)
+        except TypeError as exc:
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' is not a classification "
+                f"dataset (use digits or image_folder): {exc}"
+            ) from None
+        if not isinstance(getattr(ds, "classes", None), list):
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' has no class list, so it is not "
+                "a classification dataset (use digits or image_folder)"
             )
-            kwargs = {k: v for k, v in own_keys(d).items() if k != "image_size"}
-            if d.name is None:
-                raise ValueError(
-                    "config key 'data.name' is null (load_config sets the task's default)"
-                )
-            try:
-                ds = DATASETS.build(d.name, split=split, transform=transform, **kwargs)
-            except TypeError as exc:
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' is not a classification "
-                    f"dataset (use digits or image_folder): {exc}"
-                ) from None
-            if not isinstance(getattr(ds, "classes", None), list):
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' has no class list, so it is not "
-                    "a classification dataset (use digits or image_folder)"
-                )
-            if len(ds) == 0:
-                raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
-            self._datasets[split] = ds
-        return self._datasets[split]
+        if len(ds) == 0:
+            raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
+        return ds
 
     @property
     def classes(self) -> list[str]:

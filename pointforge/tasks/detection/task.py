@@ -28,6 +28,7 @@ from pointforge.config.compose import own_keys
 from pointforge.config.schema import Config
 from pointforge.data.loader import collate
 from pointforge.engine.evaluator import Evaluator
+from pointforge.export.request import OnnxExportRequest
 from pointforge.models.build import build_model
 from pointforge.models.loading import WeightsError
 from pointforge.registry import DATASETS, TASKS
@@ -73,7 +74,6 @@ class CenterNetTask(Task):
 
     def __init__(self, cfg: Config, device: torch.device) -> None:
         super().__init__(cfg, device)
-        self._datasets: dict[str, DetectionDataset] = {}
         self.targets = target_params(cfg)
         self.losses = loss_params(cfg)
 
@@ -82,38 +82,37 @@ class CenterNetTask(Task):
         check_centernet(cfg)
 
     # -- data ----------------------------------------------------------------------------------
-    def build_dataset(self, split: str) -> Dataset:
+    def make_dataset(self, split: str) -> Dataset:
         """The ``split`` ("train"/"val") of ``data.name`` built from its ``data.*`` keys
-        (cached). Detection datasets are registered with a params dataclass and a factory
-        ``(params, split)``, as :mod:`pointforge.tasks.detection.data` does."""
-        if split not in self._datasets:
-            d = self.cfg.data
-            if d.name is None:
-                raise ValueError("config key 'data.name' is null")
-            params_cls = DATASETS.params(d.name)
-            factory = DATASETS.get(d.name)
-            if params_cls is None:
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' declares no parameters, so it "
-                    "is not a detection dataset (use coco, voc, yolo, shapes_detection, chess "
-                    "or one registered with register_coco)"
-                )
-            try:
-                ds = factory(params_cls(**own_keys(d)), split=split)
-            except TypeError as exc:
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' is not a detection dataset "
-                    f"(its factory does not take (params, split)): {exc}"
-                ) from None
-            if not isinstance(ds, DetectionDataset):
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' gives {type(ds).__name__}, "
-                    "not a DetectionDataset (use coco, voc, yolo, shapes_detection or chess)"
-                )
-            if len(ds) == 0:
-                raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
-            self._datasets[split] = ds
-        return self._datasets[split]
+        (cached by :meth:`~pointforge.tasks.base.Task.build_dataset`). Detection datasets are
+        registered with a params dataclass and a factory ``(params, split)``, as
+        :mod:`pointforge.tasks.detection.data` does."""
+        d = self.cfg.data
+        if d.name is None:
+            raise ValueError("config key 'data.name' is null")
+        params_cls = DATASETS.params(d.name)
+        factory = DATASETS.get(d.name)
+        if params_cls is None:
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' declares no parameters, so it "
+                "is not a detection dataset (use coco, voc, yolo, shapes_detection, chess "
+                "or one registered with register_coco)"
+            )
+        try:
+            ds = factory(params_cls(**own_keys(d)), split=split)
+        except TypeError as exc:
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' is not a detection dataset "
+                f"(its factory does not take (params, split)): {exc}"
+            ) from None
+        if not isinstance(ds, DetectionDataset):
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' gives {type(ds).__name__}, "
+                "not a DetectionDataset (use coco, voc, yolo, shapes_detection or chess)"
+            )
+        if len(ds) == 0:
+            raise ValueError(f"dataset '{d.name}' has no images in its {split!r} split")
+        return ds
 
     @property
     def categories(self) -> list[tuple[int, str]]:
@@ -248,34 +247,23 @@ class CenterNetTask(Task):
         return ("input_size", "topk", "score_threshold", "flip_test")
 
     @classmethod
-    def export_onnx(
-        cls,
-        model: nn.Module,
-        cfg: Config | None,
-        path: Path,
-        height: int | None,
-        width: int | None,
-        *,
-        dynamic: bool = False,
-        opset: int | None = None,
-        exporter: str = "dynamo",
-        verify: bool = True,
-    ) -> list[str]:
+    def export_onnx(cls, request: OnnxExportRequest) -> list[str]:
         """The network (sigmoid heatmap, size and offset maps; decoding stays outside) at a
         fixed size, the training size unless given; verified with onnxruntime. A deformable
         model needs opset 19 (``DeformConv``); lower opsets are refused by name."""
         from pointforge.tasks.detection.onnx_export import export_centernet_onnx
 
+        model, cfg = request.model, request.cfg
         if not isinstance(model, CenterNet):
             raise TypeError(f"expected a CenterNet, got {type(model).__name__}")
-        if dynamic:
+        if request.dynamic:
             raise ValueError("detection exports are fixed-size; drop --dynamic")
         size = cfg.data.image_size if cfg is not None else (512, 512)
-        h, w = height or int(size[0]), width or int(size[1])
-        diffs = export_centernet_onnx(model, path, h, w, opset=opset)
+        h, w = request.height or int(size[0]), request.width or int(size[1])
+        diffs = export_centernet_onnx(model, request.path, h, w, opset=request.opset)
         shown = ", ".join(f"{k} {v:.2g}" for k, v in diffs.items())
         return [
-            f"wrote {path} (CenterNet heatmap/wh/offset maps, fixed 1x3x{h}x{w})",
+            f"wrote {request.path} (CenterNet heatmap/wh/offset maps, fixed 1x3x{h}x{w})",
             f"verified with onnxruntime: max |ONNX - PyTorch| {shown}",
         ]
 

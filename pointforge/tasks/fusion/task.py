@@ -150,22 +150,18 @@ class CenterFusionTask(Task):
     default_dataset = "synthetic_radar_camera"
     default_model = "centerfusion"
 
-    def __init__(self, cfg: Config, device: torch.device) -> None:
-        super().__init__(cfg, device)
-        self._datasets: dict[str, Dataset] = {}
-
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         check_centerfusion(cfg)
 
     # -- data ----------------------------------------------------------------------------------
-    def build_dataset(self, split: str) -> Dataset:
-        if split not in self._datasets:
-            d = self.cfg.data
-            if d.name is None:
-                raise ValueError("config key 'data.name' is null")
-            self._datasets[split] = DATASETS.build(d.name, split=split, **own_keys(d))
-        return self._datasets[split]
+    def make_dataset(self, split: str) -> Dataset:
+        """The ``split`` of ``data.name`` from its ``data.*`` keys (cached by
+        :meth:`~pointforge.tasks.base.Task.build_dataset`)."""
+        d = self.cfg.data
+        if d.name is None:
+            raise ValueError("config key 'data.name' is null")
+        return DATASETS.build(d.name, split=split, **own_keys(d))
 
     def collate(self, samples: Any) -> dict[str, Any]:
         return collate_fusion(samples)

@@ -26,6 +26,7 @@ from pointforge.config.compose import replace_section
 from pointforge.config.schema import Config
 from pointforge.data.loader import collate
 from pointforge.evaluation.report import format_method_table
+from pointforge.export.request import OnnxExportRequest
 from pointforge.models.build import build_model
 from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.base import Task
@@ -94,22 +95,12 @@ class KeypointTask(Task):
         return KeypointPredictor(model, device=device, **options)
 
     @classmethod
-    def export_onnx(
-        cls,
-        model: nn.Module,
-        cfg: Config | None,
-        path: Path,
-        height: int | None,
-        width: int | None,
-        *,
-        dynamic: bool = False,
-        opset: int | None = None,
-        exporter: str = "dynamo",
-        verify: bool = True,
-    ) -> list[str]:
+    def export_onnx(cls, request: OnnxExportRequest) -> list[str]:
+        """Grey ``(B, 1, H, W)`` in → heatmap (and descriptors); 480×640 unless given, and
+        ``request.dynamic`` makes batch, H and W symbolic (:mod:`.onnx_cmd`)."""
         from pointforge.tasks.keypoints.onnx_cmd import export_keypoint_onnx
 
-        return export_keypoint_onnx(model, path, height, width, dynamic, opset, exporter, verify)
+        return export_keypoint_onnx(request)
 
     @classmethod
     def predictor_options(cls) -> tuple[str, ...]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 
 import torch
-from torch import nn
+
+from pointforge.export.request import OnnxExportRequest
 
 # The second size a dynamic graph is verified at (and the one used when 240x320 is the first).
 SECOND_SIZE = (240, 320)
@@ -22,34 +22,29 @@ DEFAULT_SIZE = (480, 640)  # the MagicLeap demo's and the benchmarks' resolution
 DEFAULT_OPSET = 18
 
 
-def export_keypoint_onnx(
-    model: nn.Module,
-    path: Path,
-    height: int | None,
-    width: int | None,
-    dynamic: bool = False,
-    opset: int | None = None,
-    exporter: str = "dynamo",
-    verify: bool = True,
-) -> list[str]:
-    """Export and (with onnxruntime installed) verify; the lines ``export-onnx`` prints."""
+def export_keypoint_onnx(request: OnnxExportRequest) -> list[str]:
+    """Export ``request.model`` (a SuperPoint-family network) and, with ``request.verify`` and
+    onnxruntime installed, verify it; the lines ``export-onnx`` prints."""
     from pointforge.export.onnx import check_size, export_onnx, verify_onnx
     from pointforge.models.superpoint import SuperPoint
 
+    model, dynamic, exporter = request.model, request.dynamic, request.exporter
     if not isinstance(model, SuperPoint):
         raise TypeError(f"expected a SuperPoint-family network, got {type(model).__name__}")
-    height = height or DEFAULT_SIZE[0]
-    width = width or DEFAULT_SIZE[1]
-    opset = opset or DEFAULT_OPSET
+    height = request.height or DEFAULT_SIZE[0]
+    width = request.width or DEFAULT_SIZE[1]
+    opset = request.opset or DEFAULT_OPSET
     check_size(height, width)
     start = time.perf_counter()
-    out = export_onnx(model, path, height, width, dynamic=dynamic, opset=opset, exporter=exporter)
+    out = export_onnx(
+        model, request.path, height, width, dynamic=dynamic, opset=opset, exporter=exporter
+    )
     kind = "dynamic batch/H/W" if dynamic else f"fixed 1x1x{height}x{width}"
     lines = [
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {kind}, opset {opset}, "
         f"{exporter} exporter) in {time.perf_counter() - start:.1f} s"
     ]
-    if not verify:
+    if not request.verify:
         return lines
     if importlib.util.find_spec("onnxruntime") is None:
         lines.append(

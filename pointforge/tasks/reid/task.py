@@ -26,6 +26,7 @@ import pointforge.tasks.reid.model  # noqa: F401  (registers the models)
 from pointforge.config.compose import own_keys
 from pointforge.config.schema import Config
 from pointforge.engine.evaluator import Evaluator
+from pointforge.export.request import OnnxExportRequest
 from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.base import Task
 from pointforge.tasks.reid.data.image_set import QueryGallerySet
@@ -47,10 +48,6 @@ class ReIDTask(Task):
     default_dataset = "synthetic_reid"
     default_model = "reid_resnet18"
 
-    def __init__(self, cfg: Config, device: torch.device) -> None:
-        super().__init__(cfg, device)
-        self._splits: dict[str, Dataset] = {}
-
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         check_reid(cfg)
@@ -58,29 +55,32 @@ class ReIDTask(Task):
     # -- data ----------------------------------------------------------------------------------
     def split(self, name: str) -> Dataset:
         """Split ``train``, ``query`` or ``gallery`` of ``data.name`` with its transform
-        (augmented for train), built once."""
-        if name not in self._splits:
-            d = self.cfg.data
-            transform = build_reid_transform(self.cfg.reid.input, train=name == "train")
-            try:
-                ds = DATASETS.build(str(d.name), split=name, transform=transform, **own_keys(d))
-            except TypeError as exc:
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' is not a re-ID dataset (use "
-                    f"one of {', '.join(REID_DATASETS)}): {exc}"
-                ) from None
-            if not hasattr(ds, "pids") or not hasattr(ds, "camids"):
-                raise ValueError(
-                    f"config key 'data.name': dataset '{d.name}' has no identities (.pids / "
-                    f".camids); use one of {', '.join(REID_DATASETS)}"
-                )
-            self._splits[name] = ds
-        return self._splits[name]
+        (augmented for train), built once (cached by the base Task under its name, so
+        ``split("train")`` and ``build_dataset("train")`` are the same object)."""
+        return self._cached_split(name, self._read_split)
 
-    def build_dataset(self, split: str) -> Dataset:
+    def _read_split(self, name: str) -> Dataset:
+        """Read split ``name`` afresh (see :meth:`split`)."""
+        d = self.cfg.data
+        transform = build_reid_transform(self.cfg.reid.input, train=name == "train")
+        try:
+            ds = DATASETS.build(str(d.name), split=name, transform=transform, **own_keys(d))
+        except TypeError as exc:
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' is not a re-ID dataset (use "
+                f"one of {', '.join(REID_DATASETS)}): {exc}"
+            ) from None
+        if not hasattr(ds, "pids") or not hasattr(ds, "camids"):
+            raise ValueError(
+                f"config key 'data.name': dataset '{d.name}' has no identities (.pids / "
+                f".camids); use one of {', '.join(REID_DATASETS)}"
+            )
+        return ds
+
+    def make_dataset(self, split: str) -> Dataset:
         """``train`` (augmented), or ``val``: the queries followed by the gallery."""
         if split == "train":
-            return self.split("train")
+            return self._read_split("train")
         if split == "val":
             return QueryGallerySet(self.split("query"), self.split("gallery"))
         raise ValueError(f"re-ID datasets have splits 'train' and 'val', got {split!r}")
@@ -170,29 +170,17 @@ class ReIDTask(Task):
         return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), batch_size)
 
     @classmethod
-    def export_onnx(
-        cls,
-        model: nn.Module,
-        cfg: Config | None,
-        path: Path,
-        height: int | None,
-        width: int | None,
-        *,
-        dynamic: bool = False,
-        opset: int | None = None,
-        exporter: str = "dynamo",
-        verify: bool = True,
-    ) -> list[str]:
+    def export_onnx(cls, request: OnnxExportRequest) -> list[str]:
         """The embedding network (unit-norm output, dynamic batch) at the training input size
         unless given; always verified with onnxruntime (it is part of the export)."""
         from pointforge.tasks.reid.onnx_export import OPSET, export_reid_onnx
 
-        size = cfg.reid.input if cfg is not None else None
-        h = height or (size.height if size is not None else 256)
-        w = width or (size.width if size is not None else 128)
-        diff = export_reid_onnx(model, path, h, w, opset=opset or OPSET)
+        size = request.cfg.reid.input if request.cfg is not None else None
+        h = request.height or (size.height if size is not None else 256)
+        w = request.width or (size.width if size is not None else 128)
+        diff = export_reid_onnx(request.model, request.path, h, w, opset=request.opset or OPSET)
         return [
-            f"wrote {path} (embedding network, dynamic batch x 3 x {h} x {w})",
+            f"wrote {request.path} (embedding network, dynamic batch x 3 x {h} x {w})",
             f"verified with onnxruntime: max |ONNX - PyTorch| {diff:.2g}",
         ]
 
