@@ -60,6 +60,7 @@ def chess_config(args: argparse.Namespace, out: Path) -> Any:
             "train.eval_period=0",
             f"train.checkpoint_period={max(1, args.iters // 10)}",
             f"output_dir={out}",
+            *args.set,
         ],
     )
 
@@ -161,6 +162,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="loader workers")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detection_vs_fcos")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config overrides for both arms (e.g. model.skip_connections=false)",
+    )
     args = p.parse_args()
     budget = f"{args.iters}it_b{args.batch}_{args.size[0]}x{args.size[1]}_s{args.seed}"
     out = args.out / budget

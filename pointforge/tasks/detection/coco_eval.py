@@ -66,6 +66,12 @@ class COCOEvaluator:
             if key not in coco_gt:
                 raise ValueError(f"COCO ground truth has no '{key}' list")
         self.coco_gt = copy.deepcopy(dict(coco_gt))
+        # COCOeval marks a matched detection with its ground truth's annotation id and reads 0
+        # as "unmatched", so a detection matched to an annotation with id 0 counts as a false
+        # positive (the chess set's json starts its ids at 0). The ids mean nothing else to
+        # box AP, so they are renumbered 1..N on this private copy.
+        for number, ann in enumerate(self.coco_gt["annotations"], start=1):
+            ann["id"] = number
         cats = sorted(self.coco_gt["categories"], key=lambda c: c["id"])
         names = {c["id"]: str(c.get("name", c["id"])) for c in cats}
         self.category_ids = list(category_ids) if category_ids is not None else list(names)

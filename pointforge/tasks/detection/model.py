@@ -59,6 +59,13 @@ class CenterNetArchParams:
     # Initialise the transposed convs as bilinear upsampling ("The up-convolutional kernels
     # are initialized as bilinear interpolation", paper §5).
     bilinear_upsample_init: bool = True
+    # Add the backbone's stride-16/8/4 features (layer3/2/1, each through a 3×3 conv-BN-ReLU)
+    # to the outputs of the three up-convolution stages. The paper's ResNet variant has no
+    # such shortcuts; TTFNet (Liu et al. 2020, "Training-Time-Friendly Network", §3) adds
+    # them to the same ResNet + up-convolution design to shorten training. Trained from
+    # scratch on CPU budgets they are what lets CenterNet-R18 learn in a few hundred steps
+    # (docs/detection.md has the measurement). False is the paper's architecture.
+    skip_connections: bool = False
 
     def __post_init__(self) -> None:
         if len(self.neck_channels) != 3 or min(self.neck_channels) < 1:
@@ -154,6 +161,18 @@ class UpStage(nn.Sequential):
         )
 
 
+class Shortcut(nn.Sequential):
+    """3×3 conv-BN-ReLU from a backbone stage to a neck stage's width (see
+    ``CenterNetArchParams.skip_connections``). ``(B, C_in, H, W) → (B, C_out, H, W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
 def _head(in_channels: int, hidden: int, out_channels: int, bias: float) -> nn.Sequential:
     """3×3 conv → ReLU → 1×1 conv; the last bias starts at ``bias``."""
     head = nn.Sequential(
@@ -205,6 +224,15 @@ class CenterNet(nn.Module):
             stages.append(UpStage(in_ch, out_ch, params.deform, params.bilinear_upsample_init))
             in_ch = out_ch
         self.neck = nn.Sequential(*stages)
+        # Shortcuts into the neck stages from layer3, layer2, layer1 (strides 16, 8, 4), whose
+        # widths are 256, 128, 64 times the block expansion (1 for ResNet-18/34, 4 for -50).
+        self.shortcuts: nn.ModuleList | None = None
+        if params.skip_connections:
+            expansion = resnet.fc.in_features // 512
+            widths = (256 * expansion, 128 * expansion, 64 * expansion)
+            self.shortcuts = nn.ModuleList(
+                Shortcut(c_in, c_out) for c_in, c_out in zip(widths, params.neck_channels)
+            )
         prior_bias = -math.log((1 - params.prior_prob) / params.prior_prob)  # -2.19 for 0.1
         self.heatmap = _head(in_ch, params.head_conv, num_classes, prior_bias)
         self.wh = _head(in_ch, params.head_conv, 2, 0.0)
@@ -247,6 +275,20 @@ class CenterNet(nn.Module):
             out.append((int(cid), raw.decode("utf-8") if raw else f"class_{cid}"))
         return out
 
+    def neck_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised images ``(B, 3, H, W)`` → stride-4 features ``(B, neck_channels[-1],
+        H/4, W/4)``: backbone, then the up-convolution neck (plus shortcuts if enabled)."""
+        if self.shortcuts is None:
+            return self.neck(self.backbone(x))
+        skips = []
+        for index, module in enumerate(self.backbone):
+            x = module(x)
+            if index in (4, 5, 6):  # layer1, layer2, layer3 of the Sequential above
+                skips.append(x)
+        for stage, shortcut, skip in zip(self.neck, self.shortcuts, reversed(skips), strict=True):
+            x = stage(x) + shortcut(skip)
+        return x
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"CenterNet expects images (B, 3, H, W), got {tuple(images.shape)}")
@@ -256,8 +298,7 @@ class CenterNet(nn.Module):
                 f"CenterNet input height and width must be multiples of {BACKBONE_STRIDE}, "
                 f"got {h}×{w} (pad the image; see pointforge/tasks/detection/predictor.py)"
             )
-        x = (images - self.mean) / self.std
-        feats = self.neck(self.backbone(x))
+        feats = self.neck_features((images - self.mean) / self.std)
         return {"heatmap": self.heatmap(feats), "wh": self.wh(feats), "offset": self.offset(feats)}
 
 

@@ -141,7 +141,7 @@ class CenterFusion(CenterNet):
                 f"CenterFusion input height and width must be multiples of {BACKBONE_STRIDE}, "
                 f"got {h}×{w}"
             )
-        return self.neck(self.backbone((images - self.mean) / self.std))
+        return self.neck_features((images - self.mean) / self.std)
 
     def forward(
         self,

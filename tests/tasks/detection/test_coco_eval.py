@@ -167,3 +167,32 @@ def test_class_without_ground_truth_is_nan() -> None:
     ev = COCOEvaluator(gt)
     ev.process(inputs, outputs)
     assert math.isnan(ev.evaluate()["bbox/AP-fish"])
+
+
+def test_annotation_id_zero_is_not_a_false_positive() -> None:
+    """COCOeval reads a match with annotation id 0 as "unmatched"; the chess json starts at 0.
+
+    Exact detections of every box must score AP 1 whatever the ids are.
+    """
+    gt = _ground_truth()
+    for ann in gt["annotations"]:
+        ann["id"] -= 1  # ids 0..N-1
+    cat_to_label = {1: 0, 3: 1, 7: 2}
+    ids = sorted({a["image_id"] for a in gt["annotations"]})
+    per_image = [[a for a in gt["annotations"] if a["image_id"] == i] for i in ids]
+    k = max(len(a) for a in per_image)
+    boxes = torch.zeros(len(ids), k, 4)
+    scores = torch.zeros(len(ids), k)
+    labels = torch.zeros(len(ids), k, dtype=torch.int64)
+    for row, anns in enumerate(per_image):
+        for col, ann in enumerate(anns):
+            x, y, w, h = ann["bbox"]
+            boxes[row, col] = torch.tensor([x, y, x + w, y + h], dtype=torch.float32)
+            scores[row, col] = 0.9
+            labels[row, col] = cat_to_label[ann["category_id"]]
+    ev = COCOEvaluator(gt)
+    ev.process({"image_id": ids}, {"boxes": boxes, "scores": scores, "labels": labels})
+    metrics = ev.evaluate()
+    assert metrics["bbox/AP"] == pytest.approx(1.0)
+    assert metrics["bbox/AP-cat"] == pytest.approx(1.0)  # the class of annotation 0
+    assert gt["annotations"][0]["id"] == 0  # the caller's dict is left as it was

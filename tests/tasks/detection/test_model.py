@@ -41,6 +41,29 @@ def test_initialisation() -> None:
     torch.testing.assert_close(y[:, :, 2:-2, 2:-2], torch.ones_like(y[:, :, 2:-2, 2:-2]))
 
 
+@pytest.mark.parametrize("name", ["centernet_resnet18", "centernet_resnet50"])
+def test_skip_connections_feed_the_neck(name: str) -> None:
+    """The shortcuts carry layer3/2/1 into the neck; without them the state dict is the
+    paper's (no ``shortcuts.*`` keys), so checkpoints of either variant load as before."""
+    torch.manual_seed(0)
+    plain = MODELS.build(name, 3)
+    assert plain.shortcuts is None
+    assert not any(k.startswith("shortcuts.") for k in plain.state_dict())
+    model = MODELS.build(name, 3, skip_connections=True).eval()
+    assert model.shortcuts is not None and len(model.shortcuts) == 3
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        before = model(image)["heatmap"]
+        # Silencing the stride-4 shortcut (from layer1) must change the output: it is used.
+        model.shortcuts[2][1].weight.zero_()
+        model.shortcuts[2][1].bias.fill_(-10.0)  # BN output < 0 → ReLU gives 0
+        after = model(image)["heatmap"]
+    assert before.shape == after.shape == (1, 3, 16, 24)
+    assert not torch.allclose(before, after)
+    # And its first conv reads layer1's width: 64 channels × the block expansion.
+    assert model.shortcuts[2][0].in_channels == (256 if name.endswith("50") else 64)
+
+
 def test_bad_input_and_params_are_named() -> None:
     with pytest.raises(ValueError, match="multiples of 32"):
         CenterNet(2)(torch.rand(1, 3, 48, 64))

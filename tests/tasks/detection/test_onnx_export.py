@@ -12,11 +12,12 @@ from pointforge.tasks.detection.model import CenterNet, CenterNetParams
 from pointforge.tasks.detection.onnx_export import DeformableExportError, export_centernet_onnx
 
 
-def test_plain_export_matches_pytorch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("skips", [False, True], ids=["paper", "skip_connections"])
+def test_plain_export_matches_pytorch(tmp_path: Path, skips: bool) -> None:
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     pytest.importorskip("onnxscript", reason="onnxscript (dynamo exporter) is not installed")
     torch.manual_seed(0)
-    model = CenterNet(3)
+    model = CenterNet(3, CenterNetParams(skip_connections=skips))
     model.train()  # the export uses an eval copy and leaves the caller's model as it was
     path = tmp_path / "centernet.onnx"
     diffs = export_centernet_onnx(model, path, 64, 64)
