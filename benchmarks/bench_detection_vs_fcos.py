@@ -35,6 +35,7 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from pointforge.config.loader import load_config
+from pointforge.engine.checkpoint import atomic_save
 from pointforge.engine.launch import seed_everything
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
 from pointforge.engine.run import build_task, train
@@ -128,6 +129,10 @@ def run_fcos(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             parts = " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
             print(f"fcos it {it + 1}/{cfg.solver.max_iter}: {parts}", flush=True)
     train_s = time.perf_counter() - start
+    # Kept so that the FCOS side can be re-scored without retraining (e.g. after an
+    # evaluator fix): torch.load(..., weights_only=True) + fcos_r18(...).load_state_dict.
+    (out / "fcos").mkdir(parents=True, exist_ok=True)
+    atomic_save(model.state_dict(), out / "fcos" / "model.pth")
     metrics = evaluate_fcos(task, model)
     return {"metrics": metrics, "wall_s": time.perf_counter() - start, "train_s": train_s}
 

@@ -80,12 +80,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
     ap.add_argument("--report", type=Path, default=None,
                     help="only print the rows of DIR/radar_false and DIR/radar_true")  # fmt: skip
+    ap.add_argument(
+        "--arm",
+        choices=("both", "camera", "fusion"),
+        default="both",
+        help="train one arm only (run the other with the same --out, then --report DIR)",
+    )
     ap.add_argument("overrides", nargs="*", help="extra config KEY=VALUE for both runs")
     args = ap.parse_args()
     if args.report is not None:
         print(report(read(args.report / "radar_false"), read(args.report / "radar_true")))
         return
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_fusion_"))
+    if args.arm != "both":
+        radar = args.arm == "fusion"
+        run(out / f"radar_{'true' if radar else 'false'}", radar, args.iters, args.overrides)
+        print(f"{args.arm} arm trained in {out}; --report {out} once both arms are there")
+        return
     camera = run(out / "radar_false", False, args.iters, args.overrides)
     fusion = run(out / "radar_true", True, args.iters, args.overrides)
     print(f"{args.iters} iterations each, evaluated on held-out scenes; runs in {out}")
