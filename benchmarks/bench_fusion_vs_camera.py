@@ -10,10 +10,12 @@ and radial velocity lower the translation (mATE) and velocity (mAVE) errors.
     python benchmarks/bench_fusion_vs_camera.py --report DIR   # rows of two finished runs
 
 The default budget (150 iterations of 4 images at 96 × 160, the ``SMALL`` overrides below) is a
-smoke-sized comparison that runs in minutes on a CPU. The figures reported with this task
-came from these overrides trained 500 iterations, then resumed (``--resume``) to
-``solver.max_iter=1000`` (the cosine schedule restarts from its middle), both arms alike; run
-with ``OMP_NUM_THREADS=1``: on a shared 2-core machine two OpenMP threads per process were ~10x
+smoke-sized comparison that runs in minutes on a CPU. The figures in the README came from
+these overrides plus ``model.skip_connections=true``, each arm trained on its own
+(``--arm camera`` and ``--arm fusion`` side by side, ``--iters 2000``), then resumed
+(``pointforge train DIR/radar_*/config.yaml solver.max_iter=4000 output_dir=DIR/radar_*
+--resume``; the cosine schedule restarts from its middle), both arms alike; run with
+``OMP_NUM_THREADS=1``: on a shared 2-core machine two OpenMP threads per process were ~10x
 slower per step. ``--report DIR`` prints the rows of such a pair of runs.
 """
 
