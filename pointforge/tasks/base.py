@@ -162,7 +162,16 @@ class Task(abc.ABC):
 
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> Any:
         """Model outputs of an evaluation batch (default: ``model(batch["image"])``)."""
-        return model(batch["image"].to(self.device, non_blocking=True))
+        return model(self.model_input(batch["image"]))
+
+    def model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, C, H, W)`` as the model takes them: on ``self.device`` (a no-op for
+        training batches, which the trainer has moved) and channels_last when
+        ``train.channels_last`` converted the model (models/build.py)."""
+        images = images.to(self.device, non_blocking=True)
+        if self.cfg.train.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
 
     @property
     def eval_batch_size(self) -> int:

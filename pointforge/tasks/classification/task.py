@@ -125,19 +125,13 @@ class ClassificationTask(Task):
                 f"(use resnet18, resnet34 or resnet50): {exc}"
             ) from None
 
-    def _images(self, batch: dict[str, Any]) -> torch.Tensor:
-        images: torch.Tensor = batch["image"]  # (B, C, H, W)
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
-
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        logits = model(self._images(batch))  # (B, num_classes)
+        logits = model(self.model_input(batch["image"]))  # (B, num_classes)
         # The loss in float32 even under autocast (the Trainer's AMP contract).
         return {"loss_cls": self.criterion(logits.float(), batch["label"])}
 
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(self._images(batch).to(self.device, non_blocking=True))
+        return model(self.model_input(batch["image"]))
 
     def build_evaluator(self, output_dir: Path | None) -> Evaluator:
         """Writes ``output_dir/eval/confusion.json`` (classes × true × predicted counts)."""

@@ -158,14 +158,8 @@ class CenterNetTask(Task):
         return model
 
     # -- training ------------------------------------------------------------------------------
-    def _images(self, batch: dict[str, Any]) -> torch.Tensor:
-        images: torch.Tensor = batch["image"].to(self.device, non_blocking=True)
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
-
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        images = self._images(batch)
+        images = self.model_input(batch["image"])
         outputs = model(images)
         targets = build_targets(
             batch["boxes"],
@@ -193,7 +187,7 @@ class CenterNetTask(Task):
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Top-K detections in network-input pixels, decoded on the device."""
         c = self.cfg.centernet
-        return detect(model, self._images(batch), k=c.topk, flip_test=c.flip_test)
+        return detect(model, self.model_input(batch["image"]), k=c.topk, flip_test=c.flip_test)
 
     @classmethod
     def format_metrics(cls, metrics: dict[str, float]) -> str:

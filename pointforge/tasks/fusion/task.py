@@ -174,14 +174,8 @@ class CenterFusionTask(Task):
     def model_kwargs_from_state(cls, cfg: Config, state: dict[str, torch.Tensor]) -> dict[str, Any]:
         return {"num_classes": int(state["heatmap.2.weight"].shape[0])}
 
-    def _images(self, batch: dict[str, Any]) -> torch.Tensor:
-        images: torch.Tensor = batch["image"].to(self.device, non_blocking=True)
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
-
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        images = self._images(batch)
+        images = self.model_input(batch["image"])
         c = self.cfg.centerfusion
         targets = build_fusion_targets(
             batch["boxes"],
@@ -199,7 +193,9 @@ class CenterFusionTask(Task):
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> Any:
         dev = self.device
         k = batch["intrinsics"].to(dev)
-        out = model(self._images(batch), batch["radar"].to(dev), batch["radar_mask"].to(dev), k)
+        out = model(
+            self.model_input(batch["image"]), batch["radar"].to(dev), batch["radar_mask"].to(dev), k
+        )
         c = self.cfg.centerfusion
         return detect_3d(out, k, OUTPUT_STRIDE, c.topk, c.score_threshold)
 

@@ -170,9 +170,7 @@ class MagicPointTask(KeypointTask):
         return DATASETS.build(d.name, **kwargs)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        images: torch.Tensor = batch["image"]  # (B, 1, H, W)
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = self.model_input(batch["image"])  # (B, 1, H, W)
         height, width = images.shape[-2:]
         out = model(images)
         kmap = points_to_keypoint_map(batch["points"], height, width)  # (B, H, W)

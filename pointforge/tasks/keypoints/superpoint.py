@@ -91,9 +91,7 @@ class SuperPointTask(KeypointTask):
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         a, b = batch["image"], batch["warped_image"]  # (B, 1, H, W) each
         n = a.shape[0]
-        images = torch.cat([a, b])
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = self.model_input(torch.cat([a, b]))
         height, width = images.shape[-2:]
         out = model(images)
         logits, desc = out["logits"], out["descriptors"]  # (2B, 65, Hc, Wc), (2B, D, Hc, Wc)

@@ -112,16 +112,10 @@ class ReIDTask(Task):
             )
         return {"num_classes": int(state[keys[0]].shape[0])}
 
-    def _images(self, batch: dict[str, Any]) -> torch.Tensor:
-        images: torch.Tensor = batch["image"]  # (B, 3, H, W)
-        if self.cfg.train.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
-
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """``loss_ce`` (logits after the BNNeck) + ``loss_triplet`` (features before it)."""
         r = self.cfg.reid
-        out = model(self._images(batch))
+        out = model(self.model_input(batch["image"]))
         pids = batch["pid"]
         losses: dict[str, torch.Tensor] = {}
         if r.ce_weight > 0:
@@ -140,7 +134,7 @@ class ReIDTask(Task):
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         """Eval-mode embeddings ``(B, D)`` (post-BNNeck, not normalised: the evaluator's
         metric decides)."""
-        out: torch.Tensor = model(self._images(batch).to(self.device, non_blocking=True))
+        out: torch.Tensor = model(self.model_input(batch["image"]))
         return out
 
     def build_evaluator(self, output_dir: Path | None) -> Evaluator:
