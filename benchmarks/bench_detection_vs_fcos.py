@@ -36,6 +36,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 from pointforge.config.loader import load_config
 from pointforge.engine.checkpoint import atomic_save
+from pointforge.engine.evaluator import inference_on_dataset
 from pointforge.engine.launch import seed_everything
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
 from pointforge.engine.run import build_task, train
@@ -137,23 +138,19 @@ def run_fcos(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return {"metrics": metrics, "wall_s": time.perf_counter() - start, "train_s": train_s}
 
 
-@torch.inference_mode()
+def fcos_predict(model: FCOS, sample: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """One image's FCOS detections as the COCO evaluator takes them: ``(1, N, ·)`` tensors,
+    boxes in the letterboxed input's pixels (the evaluator maps them back)."""
+    det = model(list(sample["image"]))[0]
+    return {k: det[k][None] for k in ("boxes", "scores", "labels")}
+
+
 def evaluate_fcos(task: Any, model: FCOS) -> dict[str, float]:
-    """FCOS detections on ``valid`` → the CenterNet task's own COCO evaluator."""
-    model.eval()
-    evaluator = task.build_evaluator(None)
-    evaluator.reset()
+    """FCOS detections on ``valid`` → the CenterNet task's own COCO evaluator, through the
+    engine's evaluation loop."""
     val = task.build_dataset("val")
-    for i in range(len(val)):
-        sample = task.collate([val[i]])
-        det = model(list(sample["image"]))[0]  # boxes in the letterboxed input's pixels
-        outputs = {
-            "boxes": det["boxes"][None],
-            "scores": det["scores"][None],
-            "labels": det["labels"][None],
-        }
-        evaluator.process(sample, outputs)
-    return evaluator.evaluate()
+    samples = (task.collate([val[i]]) for i in range(len(val)))
+    return inference_on_dataset(model, samples, fcos_predict, task.build_evaluator(None))
 
 
 def main() -> None:
