@@ -161,8 +161,9 @@ class Task(abc.ABC):
         raise NotImplementedError(f"task '{self.cfg.task}' has no evaluator")
 
     def predict_batch(self, model: nn.Module, batch: dict[str, Any]) -> Any:
-        """Model outputs of an evaluation batch (default: ``model(batch["image"])``)."""
-        return model(self.model_input(batch["image"]))
+        """Model outputs of an evaluation batch (default: ``model(batch["image"])``, any shape:
+        tasks whose input is an image batch call :meth:`model_input` themselves)."""
+        return model(batch["image"].to(self.device, non_blocking=True))
 
     def model_input(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B, C, H, W)`` as the model takes them: on ``self.device`` (a no-op for
