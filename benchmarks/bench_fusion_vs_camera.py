@@ -7,7 +7,7 @@ metrics and prints both rows and fusion − camera. CenterFusion's claim to chec
 and radial velocity lower the translation (mATE) and velocity (mAVE) errors.
 
     python benchmarks/bench_fusion_vs_camera.py [--iters 150] [--out DIR] [KEY=VALUE ...]
-    python benchmarks/bench_fusion_vs_camera.py --report DIR   # rows of two finished runs
+    python benchmarks/bench_fusion_vs_camera.py --report DIR [DIR ...]   # rows of finished runs
 
 The default budget (150 iterations of 4 images at 96 × 160, the ``SMALL`` overrides below) is a
 smoke-sized comparison that runs in minutes on a CPU. The figures in the README came from
@@ -80,8 +80,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=150)
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: a temp dir)")
-    ap.add_argument("--report", type=Path, default=None,
-                    help="only print the rows of DIR/radar_false and DIR/radar_true")  # fmt: skip
+    ap.add_argument("--report", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="only print the rows of DIR/radar_false and DIR/radar_true; several "
+                         "DIRs (e.g. one per seed) also print the mean of each column")  # fmt: skip
     ap.add_argument(
         "--arm",
         choices=("both", "camera", "fusion"),
@@ -91,7 +92,13 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra config KEY=VALUE for both runs")
     args = ap.parse_args()
     if args.report is not None:
-        print(report(read(args.report / "radar_false"), read(args.report / "radar_true")))
+        pairs = [(read(d / "radar_false"), read(d / "radar_true")) for d in args.report]
+        for d, (camera, fusion) in zip(args.report, pairs, strict=True):
+            print(f"{d}\n{report(camera, fusion)}\n")
+        if len(pairs) > 1:
+            n = len(pairs)
+            mean = [{c: sum(p[i][c] for p in pairs) / n for c in COLUMNS} for i in (0, 1)]
+            print(f"mean of {n} runs\n{report(mean[0], mean[1])}")
         return
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_fusion_"))
     if args.arm != "both":

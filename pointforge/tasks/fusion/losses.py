@@ -63,7 +63,8 @@ def fusion_losses(
 
     ``outputs``: :class:`~pointforge.tasks.fusion.model.CenterFusion`'s maps; ``targets``:
     :func:`~pointforge.tasks.fusion.targets.build_fusion_targets`. Fusion outputs (with
-    ``depth_sec``) add ``loss_depth_sec`` and ``loss_rot_sec``."""
+    ``depth_sec``) add ``loss_depth_sec`` and ``loss_rot_sec``, and the radar-residual depth
+    (``depth_fused``) adds ``loss_depth_res`` over the objects with a radar return."""
     p = params or FusionLossParams()
     two_d = CenterNetLossParams(
         p.focal_alpha, p.focal_beta, p.heatmap_weight, p.wh_weight, p.offset_weight
@@ -94,4 +95,11 @@ def fusion_losses(
         if "depth_sec" in outputs:
             losses["loss_depth_sec"] = p.depth_weight * depth_l1("depth_sec")
             losses["loss_rot_sec"] = p.rot_weight * masked_l1(at("rot_sec"), targets["rot"], mask)
+        if "depth_fused" in outputs:
+            # Only objects whose region got a radar return; the others are depth_sec's.
+            hit = (at("radar_maps")[..., 0] > 0).float()
+            fused = at("depth_fused")
+            losses["loss_depth_res"] = p.depth_weight * masked_l1(
+                fused, targets["depth"][..., None], mask * hit
+            )
     return losses

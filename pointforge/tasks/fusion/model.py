@@ -19,7 +19,11 @@ backbone, neck and 2D heads are reused as they are) gives, at stride 4, the clas
 With ``radar: true`` (fusion), the radar maps of :mod:`.association` (depth, vx, vz at each
 object) are concatenated to the image features and **secondary heads** read them:
 ``depth_sec``, ``rot_sec``, ``velocity`` and ``attribute`` (CenterFusion's secondary_heads,
-each with 3 hidden 3×3 convs, its custom_head_convs). The maps come from the ground-truth
+each with 3 hidden 3×3 convs, its custom_head_convs). With ``radar_depth_residual: true``
+(our addition, docs/fusion.md) a further secondary head ``depth_res`` regresses the centre's
+depth as an offset in metres from the associated radar return's depth, and ``depth_fused``
+(metres) is that sum where the radar map has a return and ``depth_sec`` elsewhere. The maps
+come from the ground-truth
 boxes when ``gt`` is given (training) and from the primary predictions otherwise. With
 ``radar: false`` the same network has no secondary heads and velocity/attribute read the
 image features: the camera-only baseline.
@@ -63,6 +67,11 @@ class CenterFusionParams(CenterNetParams):
     # cells cannot paint clutter returns over real objects (0 restores the paper's rule).
     assoc_topk: int = 100
     assoc_min_score: float = 0.05
+    # Centre depth = associated radar depth + a regressed offset (metres) where an object has a
+    # radar return; CenterFusion's depth_sec regresses the depth itself (false). Radar hits the
+    # visible faces, 0.5-3 m in front of the centre; that offset follows from the box's size
+    # and heading, which the image shows, while the range itself is what the image lacks.
+    radar_depth_residual: bool = False
     association: AssociationParams = field(default_factory=AssociationParams)
 
 
@@ -85,6 +94,18 @@ def _head(in_ch: int, hidden: int, out_ch: int, convs: int = 1, bias: float = 0.
     assert last.bias is not None  # Conv2d(bias=True)
     nn.init.constant_(last.bias, bias)
     return nn.Sequential(*layers, last)
+
+
+def fused_depth(
+    depth_sec: torch.Tensor, depth_res: torch.Tensor, radar_depth: torch.Tensor, max_depth: float
+) -> torch.Tensor:
+    """Secondary depth in metres ``(B, 1, h, w)``: radar depth + the regressed offset where the
+    radar map holds a return (``radar_depth (B, 1, h, w)`` normalised by ``max_depth``, 0
+    where none), else the ``depth_sec`` logits decoded by :func:`inverse_sigmoid_depth`."""
+    radar_m = radar_depth.float() * max_depth
+    return torch.where(
+        radar_depth > 0, radar_m + depth_res.float(), inverse_sigmoid_depth(depth_sec)
+    )
 
 
 def gather_cells(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -127,6 +148,8 @@ class CenterFusion(CenterNet):
             self.rot_sec = _head(cat, hc, 2, sc)
             self.velocity = _head(cat, hc, 3, sc)
             self.attribute = _head(cat, hc, n_att, sc, -math.log(n_att - 1))
+            if params.radar_depth_residual:
+                self.depth_res = _head(cat, hc, 1, sc)
         else:
             self.velocity = _head(ch, hc, 3)
             self.attribute = _head(ch, hc, n_att, 1, -math.log(n_att - 1))
@@ -181,6 +204,11 @@ class CenterFusion(CenterNet):
         out["rot_sec"] = self.rot_sec(both)
         out["velocity"] = self.velocity(both)
         out["attribute"] = self.attribute(both)
+        if self.fusion.radar_depth_residual:
+            out["depth_res"] = self.depth_res(both)
+            out["depth_fused"] = fused_depth(
+                out["depth_sec"], out["depth_res"], maps[:, :1], self.fusion.association.max_depth
+            )
         return out
 
     def _predicted_objects(
@@ -210,7 +238,8 @@ def decode_cells(
     """3D boxes at the ``peaks`` (:func:`topk_peaks`) in the camera frame, all ``(B, K, ·)``:
     ``box2d`` (4, pixels), ``center`` (3), ``depth``, ``size`` (3, w l h), ``rot_y``,
     ``velocity`` (3), ``attribute`` (8 probabilities). ``secondary``: use ``depth_sec`` and
-    ``rot_sec`` when the outputs have them (fusion). ``velocity`` and ``attribute`` are
+    ``rot_sec`` when the outputs have them (fusion), and ``depth_fused`` (metres) rather than
+    ``depth_sec`` when the outputs have it. ``velocity`` and ``attribute`` are
     returned when the outputs hold them."""
     cells = peaks["cells"]
     g = {k: gather_cells(v.float(), cells) for k, v in out.items() if k != "radar_maps"}
@@ -220,7 +249,10 @@ def decode_cells(
     box2d = torch.stack([cx - half[..., 0], cy - half[..., 1], cx + half[..., 0],
                          cy + half[..., 1]], -1) * stride  # fmt: skip
     use_sec = secondary and "depth_sec" in g
-    depth = inverse_sigmoid_depth(g["depth_sec" if use_sec else "depth"][..., 0])
+    if use_sec and "depth_fused" in g:
+        depth = g["depth_fused"][..., 0]
+    else:
+        depth = inverse_sigmoid_depth(g["depth_sec" if use_sec else "depth"][..., 0])
     rot = g["rot_sec" if use_sec else "rot"]
     u = (xs + g["amodal"][..., 0]) * stride
     v = (ys + g["amodal"][..., 1]) * stride

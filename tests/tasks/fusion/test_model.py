@@ -11,7 +11,13 @@ import torch
 from pointforge.registry import MODELS, load_builtin
 from pointforge.tasks.fusion.data.tensors import build_synthetic, collate_fusion
 from pointforge.tasks.fusion.losses import fusion_losses
-from pointforge.tasks.fusion.model import inverse_sigmoid_depth
+from pointforge.tasks.fusion.model import (
+    decode_cells,
+    fused_depth,
+    gather_cells,
+    inverse_sigmoid_depth,
+    topk_peaks,
+)
 from pointforge.tasks.fusion.targets import build_fusion_targets
 
 SMALL = {"neck_channels": (16, 16, 16), "head_conv": 8}
@@ -91,3 +97,40 @@ def test_targets_follow_the_slots_and_losses_are_finite(batch: dict) -> None:
     assert all(math.isfinite(float(v.detach())) for v in losses.values())
     sum(losses.values()).backward()
     assert model.depth_sec[0].weight.grad is not None
+
+
+def test_fused_depth_adds_the_offset_to_radar_depth_only_where_radar_hit() -> None:
+    radar = torch.tensor([[[[0.5, 0.0]]]])  # normalised: 30 m at the first cell, none at the second
+    res = torch.tensor([[[[1.5, 7.0]]]])
+    sec = torch.full((1, 1, 1, 2), math.log(1 / 9))  # σ = 0.1 → 1/0.1 − 1 = 9 m
+    fused = fused_depth(sec, res, radar, max_depth=60.0)
+    assert fused[0, 0, 0, 0].item() == pytest.approx(31.5)
+    assert fused[0, 0, 0, 1].item() == pytest.approx(9.0, rel=1e-4)
+
+
+def test_radar_residual_depth_is_trained_and_decoded(batch: dict) -> None:
+    torch.manual_seed(0)
+    t = build_fusion_targets(batch["boxes"], batch["intrinsics"], (64, 128), 10)
+    model = MODELS.build("centerfusion", radar=True, radar_depth_residual=True, **SMALL)
+    args = (batch["image"], batch["radar"], batch["radar_mask"], batch["intrinsics"])
+    out = model(*args, gt=t["gt"])
+    hit = out["radar_maps"][:, :1] > 0
+    assert hit.any(), "the ground-truth boxes found radar returns"
+    # The offset head starts at 0: with a return, the fused depth is the radar's own depth.
+    radar_m = out["radar_maps"][:, :1] * 60.0
+    assert torch.allclose(out["depth_fused"][hit], radar_m[hit] + out["depth_res"][hit].float())
+    assert torch.allclose(out["depth_fused"][~hit], inverse_sigmoid_depth(out["depth_sec"])[~hit])
+    losses = fusion_losses(out, t)
+    assert "loss_depth_res" in losses and math.isfinite(float(losses["loss_depth_res"].detach()))
+    losses["loss_depth_res"].backward()
+    assert model.depth_res[-1].weight.grad is not None
+    assert model.depth_res[-1].weight.grad.abs().sum() > 0
+    # Decoding reads depth_fused: the 3D centre of a peak lies at the fused depth.
+    peaks = topk_peaks(out["heatmap"].detach().sigmoid(), 5)
+    dec = decode_cells({k: v.detach() for k, v in out.items()}, peaks, batch["intrinsics"], 4)
+    want = gather_cells(out["depth_fused"].detach(), peaks["cells"])[..., 0]
+    assert torch.allclose(dec["center"][..., 2], want)
+    # The paper's head (the default) has neither output.
+    paper = MODELS.build("centerfusion", radar=True, **SMALL)
+    assert not hasattr(paper, "depth_res")
+    assert "depth_fused" not in paper(*args, gt=t["gt"])

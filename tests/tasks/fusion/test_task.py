@@ -26,7 +26,8 @@ KEYS = {"nds", "mAP", "mATE", "mASE", "mAOE", "mAVE", "mAAE"}
 TINY = (
     "task: centerfusion\ndevice: cpu\n"
     "data: {batch_size: 2, num_workers: 0, image_size: [64, 128], focal: 100.0, val_size: 5}\n"
-    "model: {neck_channels: [16, 16, 16], head_conv: 8, secondary_convs: 1}\n"
+    "model: {neck_channels: [16, 16, 16], head_conv: 8, secondary_convs: 1,"
+    " radar_depth_residual: true}\n"
     "solver: {lr: 0.001, max_iter: 4}\n"
     "train: {checkpoint_period: 2, eval_period: 0, log_period: 2, progress_bar: false,"
     " channels_last: false}\n"
@@ -56,7 +57,7 @@ def test_training_writes_metrics_submission_files_and_drawings(run: Path) -> Non
     assert len(preds) == 5 * 100 and all(b.detection_score == -1 for b in gt) and gt
     assert (out / "eval/bev_0.png").is_file() and (out / "eval/image3d_0.png").is_file()
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert "eval/nds" in logged[-1] and "loss_depth_sec" in logged[0]
+    assert "eval/nds" in logged[-1] and {"loss_depth_sec", "loss_depth_res"} <= set(logged[0])
 
 
 def test_resume_is_exact(run: Path) -> None:
