@@ -72,6 +72,10 @@ class CenterFusionParams(CenterNetParams):
     # visible faces, 0.5-3 m in front of the centre; that offset follows from the box's size
     # and heading, which the image shows, while the range itself is what the image lacks.
     radar_depth_residual: bool = False
+    # true: the secondary heads read the image features without back-propagating into them,
+    # so the backbone, neck and primary heads train exactly as the camera-only model's do
+    # (CenterFusion's --freeze_backbone freezes the backbone for every head instead).
+    secondary_detach: bool = False
     association: AssociationParams = field(default_factory=AssociationParams)
 
 
@@ -99,13 +103,16 @@ def _head(in_ch: int, hidden: int, out_ch: int, convs: int = 1, bias: float = 0.
 def fused_depth(
     depth_sec: torch.Tensor, depth_res: torch.Tensor, radar_depth: torch.Tensor, max_depth: float
 ) -> torch.Tensor:
-    """Secondary depth in metres ``(B, 1, h, w)``: radar depth + the regressed offset where the
-    radar map holds a return (``radar_depth (B, 1, h, w)`` normalised by ``max_depth``, 0
-    where none), else the ``depth_sec`` logits decoded by :func:`inverse_sigmoid_depth`."""
-    radar_m = radar_depth.float() * max_depth
-    return torch.where(
-        radar_depth > 0, radar_m + depth_res.float(), inverse_sigmoid_depth(depth_sec)
-    )
+    """Secondary depth in metres ``(B, 1, h, w)``.
+
+    ``depth_res (B, 2, h, w)`` holds an offset (m) and a trust logit; ``radar_depth (B, 1, h,
+    w)`` is the radar map normalised by ``max_depth`` (0 where no return). Where the map holds
+    a return the depth is ``w · (radar + offset) + (1 − w) · d_sec`` with ``w = σ(logit)``,
+    elsewhere ``d_sec``, the ``depth_sec`` logits decoded by :func:`inverse_sigmoid_depth`."""
+    sec = inverse_sigmoid_depth(depth_sec)
+    anchored = radar_depth.float() * max_depth + depth_res[:, :1].float()
+    w = depth_res[:, 1:2].float().sigmoid()
+    return torch.where(radar_depth > 0, w * anchored + (1 - w) * sec, sec)
 
 
 def gather_cells(maps: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -149,7 +156,7 @@ class CenterFusion(CenterNet):
             self.velocity = _head(cat, hc, 3, sc)
             self.attribute = _head(cat, hc, n_att, sc, -math.log(n_att - 1))
             if params.radar_depth_residual:
-                self.depth_res = _head(cat, hc, 1, sc)
+                self.depth_res = _head(cat, hc, 2, sc)
         else:
             self.velocity = _head(ch, hc, 3)
             self.attribute = _head(ch, hc, n_att, 1, -math.log(n_att - 1))
@@ -198,7 +205,8 @@ class CenterFusion(CenterNet):
                 objs["box2d"], objs["depth"], delta, objs["mask"], radar, radar_mask,
                 intrinsics, (int(feats.shape[-2]), int(feats.shape[-1])), self.stride, a,
             )  # fmt: skip
-        both = torch.cat([feats, maps.to(feats.dtype)], 1)
+        image = feats.detach() if self.fusion.secondary_detach else feats
+        both = torch.cat([image, maps.to(feats.dtype)], 1)
         out["radar_maps"] = maps
         out["depth_sec"] = self.depth_sec(both)
         out["rot_sec"] = self.rot_sec(both)

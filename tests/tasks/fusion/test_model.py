@@ -99,13 +99,16 @@ def test_targets_follow_the_slots_and_losses_are_finite(batch: dict) -> None:
     assert model.depth_sec[0].weight.grad is not None
 
 
-def test_fused_depth_adds_the_offset_to_radar_depth_only_where_radar_hit() -> None:
+def test_fused_depth_blends_the_radar_anchored_depth_only_where_radar_hit() -> None:
     radar = torch.tensor([[[[0.5, 0.0]]]])  # normalised: 30 m at the first cell, none at the second
-    res = torch.tensor([[[[1.5, 7.0]]]])
+    # offset 1.5 m and trust logit 0 (w = 0.5) at the first cell; the second has no return
+    res = torch.tensor([[[[1.5, 7.0]], [[0.0, 5.0]]]])
     sec = torch.full((1, 1, 1, 2), math.log(1 / 9))  # σ = 0.1 → 1/0.1 − 1 = 9 m
     fused = fused_depth(sec, res, radar, max_depth=60.0)
-    assert fused[0, 0, 0, 0].item() == pytest.approx(31.5)
+    assert fused[0, 0, 0, 0].item() == pytest.approx(0.5 * 31.5 + 0.5 * 9.0, rel=1e-5)
     assert fused[0, 0, 0, 1].item() == pytest.approx(9.0, rel=1e-4)
+    trusted = fused_depth(sec, torch.tensor([[[[1.5, 0.0]], [[30.0, 0.0]]]]), radar, 60.0)
+    assert trusted[0, 0, 0, 0].item() == pytest.approx(31.5, rel=1e-5)  # σ(30) ≈ 1: the radar's
 
 
 def test_radar_residual_depth_is_trained_and_decoded(batch: dict) -> None:
@@ -116,10 +119,10 @@ def test_radar_residual_depth_is_trained_and_decoded(batch: dict) -> None:
     out = model(*args, gt=t["gt"])
     hit = out["radar_maps"][:, :1] > 0
     assert hit.any(), "the ground-truth boxes found radar returns"
-    # The offset head starts at 0: with a return, the fused depth is the radar's own depth.
-    radar_m = out["radar_maps"][:, :1] * 60.0
-    assert torch.allclose(out["depth_fused"][hit], radar_m[hit] + out["depth_res"][hit].float())
+    want = fused_depth(out["depth_sec"], out["depth_res"], out["radar_maps"][:, :1], 60.0)
+    assert torch.equal(out["depth_fused"], want)
     assert torch.allclose(out["depth_fused"][~hit], inverse_sigmoid_depth(out["depth_sec"])[~hit])
+    assert not torch.allclose(out["depth_fused"][hit], inverse_sigmoid_depth(out["depth_sec"])[hit])
     losses = fusion_losses(out, t)
     assert "loss_depth_res" in losses and math.isfinite(float(losses["loss_depth_res"].detach()))
     losses["loss_depth_res"].backward()
@@ -134,3 +137,19 @@ def test_radar_residual_depth_is_trained_and_decoded(batch: dict) -> None:
     paper = MODELS.build("centerfusion", radar=True, **SMALL)
     assert not hasattr(paper, "depth_res")
     assert "depth_fused" not in paper(*args, gt=t["gt"])
+
+
+def test_secondary_detach_keeps_radar_losses_out_of_the_image_features(batch: dict) -> None:
+    t = build_fusion_targets(batch["boxes"], batch["intrinsics"], (64, 128), 10)
+    args = (batch["image"], batch["radar"], batch["radar_mask"], batch["intrinsics"])
+    grads = {}
+    for detach in (False, True):
+        torch.manual_seed(0)
+        model = MODELS.build("centerfusion", radar=True, secondary_detach=detach, **SMALL)
+        out = model(*args, gt=t["gt"])
+        loss = fusion_losses(out, t)
+        (loss["loss_depth_sec"] + loss["loss_velocity"]).backward()
+        assert model.depth_sec[0].weight.grad.abs().sum() > 0  # the head itself still learns
+        grads[detach] = model.backbone[0].weight.grad
+    assert grads[False] is not None and grads[False].abs().sum() > 0
+    assert grads[True] is None or grads[True].abs().sum() == 0

@@ -27,7 +27,7 @@ TINY = (
     "task: centerfusion\ndevice: cpu\n"
     "data: {batch_size: 2, num_workers: 0, image_size: [64, 128], focal: 100.0, val_size: 5}\n"
     "model: {neck_channels: [16, 16, 16], head_conv: 8, secondary_convs: 1,"
-    " radar_depth_residual: true}\n"
+    " radar_depth_residual: true, secondary_detach: true}\n"
     "solver: {lr: 0.001, max_iter: 4}\n"
     "train: {checkpoint_period: 2, eval_period: 0, log_period: 2, progress_bar: false,"
     " channels_last: false}\n"
