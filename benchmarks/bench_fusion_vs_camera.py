@@ -21,10 +21,10 @@ translation (mATE) and velocity (mAVE) errors.
     python benchmarks/bench_fusion_vs_camera.py --report DIR [DIR ...]   # rows of finished runs
 
 The default budget (150 iterations of 4 images at 96 × 160, the ``SMALL`` overrides below) is a
-smoke-sized comparison that runs in minutes on a CPU. The README's figures: ``--iters 4000``,
-seeds 0 and 1 (``seed=1``), ``--arm fusion`` started once ``camera_half.pth`` existed, with
-``OMP_NUM_THREADS=1`` (two OpenMP threads per process on a shared 2-core machine were ~10×
-slower per step).
+smoke-sized comparison that runs in minutes on a CPU. The README's figures: ``--iters 4000``
+with ``seed=0``, ``seed=1`` and ``seed=2``, ``--arm fusion`` started once ``camera_half.pth``
+existed, ``OMP_NUM_THREADS=1`` (two OpenMP threads per process on a shared 2-core machine were
+~10× slower per step), then ``--report`` over the three folders.
 """
 
 from __future__ import annotations
