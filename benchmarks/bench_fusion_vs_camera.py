@@ -69,7 +69,9 @@ RADAR_HEADS = "[depth_sec,rot_sec,velocity,attribute,depth_res]"
 HALF_CHECKPOINT = "camera_half.pth"
 
 
-def run(out: Path, radar: bool, iters: int, extra: list[str], resume: bool = False) -> dict:
+def run(
+    out: Path, radar: bool, iters: int, extra: list[str], resume: bool = False
+) -> dict[str, float]:
     overrides = [
         *SMALL,
         f"solver.max_iter={iters}",

@@ -20,10 +20,11 @@ With ``radar: true`` (fusion), the radar maps of :mod:`.association` (depth, vx,
 object) are concatenated to the image features and **secondary heads** read them:
 ``depth_sec``, ``rot_sec``, ``velocity`` and ``attribute`` (CenterFusion's secondary_heads,
 each with 3 hidden 3×3 convs, its custom_head_convs). With ``radar_depth_residual: true``
-(our addition, docs/fusion.md) a further secondary head ``depth_res`` regresses the centre's
-depth as an offset in metres from the associated radar return's depth, and ``depth_fused``
-(metres) is that sum where the radar map has a return and ``depth_sec`` elsewhere. The maps
-come from the ground-truth
+(our addition, docs/fusion.md) a further secondary head ``depth_res`` regresses an offset in
+metres from the associated radar return's depth to the centre and a trust weight, and
+``depth_fused`` (metres, :func:`fused_depth`) blends radar depth + offset with ``depth_sec``
+by that weight where the radar map has a return, ``depth_sec`` elsewhere. The maps come from
+the ground-truth
 boxes when ``gt`` is given (training) and from the primary predictions otherwise. With
 ``radar: false`` the same network has no secondary heads and velocity/attribute read the
 image features: the camera-only baseline.
@@ -67,14 +68,16 @@ class CenterFusionParams(CenterNetParams):
     # cells cannot paint clutter returns over real objects (0 restores the paper's rule).
     assoc_topk: int = 100
     assoc_min_score: float = 0.05
-    # Centre depth = associated radar depth + a regressed offset (metres) where an object has a
-    # radar return; CenterFusion's depth_sec regresses the depth itself (false). Radar hits the
-    # visible faces, 0.5-3 m in front of the centre; that offset follows from the box's size
-    # and heading, which the image shows, while the range itself is what the image lacks.
+    # Where an object has a radar return, its depth is the associated radar depth + a
+    # regressed offset (metres), blended with depth_sec by a learned trust (fused_depth);
+    # CenterFusion's depth_sec regresses the depth itself (false). Radar hits the visible
+    # faces, 0.5-3 m in front of the centre; that offset follows from the box's size and
+    # heading, which the image shows, while the range itself is what the image lacks.
     radar_depth_residual: bool = False
     # true: the secondary heads read the image features without back-propagating into them,
-    # so the backbone, neck and primary heads train exactly as the camera-only model's do
-    # (CenterFusion's --freeze_backbone freezes the backbone for every head instead).
+    # so only the primary losses train the backbone, neck and primary heads (the camera-only
+    # model's losses minus velocity and attributes, which fusion predicts from radar).
+    # CenterFusion's --freeze_backbone freezes the backbone for every head instead.
     secondary_detach: bool = False
     association: AssociationParams = field(default_factory=AssociationParams)
 
