@@ -130,6 +130,32 @@ def cmd_data_photos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_photo_set(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pointforge.data.photo_set import assemble_photo_set
+
+    copies: dict[str, Path] = {}
+    for item in args.source:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--source expects NAME=PATH, got {item!r}")
+        if not Path(path).exists():
+            raise FileNotFoundError(f"--source {name}: {path} does not exist")
+        copies[name] = Path(path)
+    records = assemble_photo_set(
+        Path(args.out),
+        copies,
+        args.split,
+        progress=lambda items, name: tqdm(items, desc=name, unit="photo"),
+    )
+    print(
+        f"wrote {len(records)} {args.split} photos to {args.out} "
+        "(provenance: sources.json, SOURCES.md)"
+    )
+    return 0
+
+
 def cmd_data_shapes(args: argparse.Namespace) -> int:
     from pointforge.data.shapes.dump import dump_shapes
 

@@ -22,6 +22,7 @@ from pointforge.cli import (
     tune_cmds,
 )
 from pointforge.cli.args import add_config_args
+from pointforge.data.photo_set import photo_set_help
 
 
 class _Lazy:
@@ -149,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="train", choices=["train", "val", "all"])
     s.add_argument("--crops", action="store_true", help="also write 5 crops per photo")
     s.set_defaults(func=commands.cmd_data_photos)
+    s = dsub.add_parser(
+        "photo-set",
+        help="assemble the openly licensed photo set from local copies of its sources",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write the grey PNGs of the SuperPoint photo set (several hundred "
+        "distinct scenes under CC BY 4.0, CC0 and MIT) into DIR, read from a checkout or a bare "
+        "git directory of each source repository (nothing is downloaded), with sources.json "
+        "(origin, licence and SHA-256 of every photo) and SOURCES.md (attributions). Split "
+        "train is what homographic adaptation labels and SuperPoint trains on; split val is "
+        "held out for the homography benchmark at 480x640. Sources:\n\n" + photo_set_help(),
+    )
+    s.add_argument("--out", required=True, help="output directory (created)")
+    s.add_argument("--split", default="train", choices=["train", "val"])
+    s.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="local copy of a source (repeat for each source of the split)",
+    )
+    s.set_defaults(func=commands.cmd_data_photo_set)
     s = dsub.add_parser(
         "shapes-detection",
         help="dump the built-in shapes detection set as COCO json + PNGs",

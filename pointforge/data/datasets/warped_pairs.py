@@ -43,6 +43,9 @@ class WarpedPairsParams:
     # (`pointforge export-labels`, made at image_size).
     root: str | None = None
     labels: str | None = None
+    # Keep only the labels whose adapted score is at least this (null = every stored label).
+    # Exporting at a low threshold and choosing here lets one export serve several densities.
+    label_threshold: float | None = None
     # Held-out photos of the periodic homography benchmark (null = scikit-image's photos).
     path: str | None = None
     image_size: tuple[int, ...] = (240, 320)
@@ -66,7 +69,9 @@ class WarpedPairs(Dataset):
         image_size: Sequence[int] = (240, 320),
         photometric: PhotometricConfig | None = None,
         homographic: HomographyConfig | None = None,
+        label_threshold: float | None = None,
     ) -> None:
+        self.label_threshold = label_threshold
         # Photos the export skipped as undecodable have no labels and are left out below; any
         # other photo must decode now, so "error" (a photo that broke since is named).
         self.photos = PhotoFolder(root, image_size, on_bad_image="error")
@@ -112,8 +117,11 @@ class WarpedPairs(Dataset):
         if read is None:  # only under on_bad_image="skip"; ours is "error", which raises
             raise BadImageError(f"cannot decode {self.photos.files[i]}")
         image = read[0]
-        points = self.store[self.photos.relative_path(i)].keypoints
-        return image, np.asarray(points, np.float32).reshape(-1, 2)
+        label = self.store[self.photos.relative_path(i)]
+        points = np.asarray(label.keypoints, np.float32).reshape(-1, 2)
+        if self.label_threshold is not None:
+            points = points[np.asarray(label.scores) >= self.label_threshold]
+        return image, points
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):

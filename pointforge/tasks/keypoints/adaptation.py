@@ -43,11 +43,21 @@ def adaptation_homographies(
 
 
 @torch.inference_mode()
-def detector_heatmaps(model: nn.Module, images: torch.Tensor, forward_batch: int) -> torch.Tensor:
-    """``(M, 1, H, W)`` → ``(M, H, W)`` keypoint probabilities, ``forward_batch`` per forward."""
-    out = [
-        logits_to_heatmap(model(chunk)["logits"].float()) for chunk in images.split(forward_batch)
-    ]
+def detector_heatmaps(
+    model: nn.Module, images: torch.Tensor, forward_batch: int, amp: str = "off"
+) -> torch.Tensor:
+    """``(M, 1, H, W)`` → ``(M, H, W)`` keypoint probabilities, ``forward_batch`` per forward.
+
+    ``amp="bf16"`` runs the network under bf16 autocast on channels-last inputs (oneDNN's fast
+    path on CPU; the softmax and everything after it stay float32)."""
+    bf16 = amp == "bf16"
+    out = []
+    for chunk in images.split(forward_batch):
+        if bf16:
+            chunk = chunk.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(images.device.type, torch.bfloat16, enabled=bf16):
+            logits = model(chunk)["logits"]
+        out.append(logits_to_heatmap(logits.float().contiguous()))
     return torch.cat(out)
 
 
@@ -59,6 +69,7 @@ def adapt_heatmaps(
     forward_batch: int = 50,
     aggregation: str = "mean",
     valid_border_margin: int = 3,
+    amp: str = "off",
 ) -> torch.Tensor:
     """Aggregated heatmaps ``(B, H, W)`` of ``images`` ``(B, 1, H, W)`` under ``homographies``
     ``(B, N, 3, 3)`` (source → warped pixels; ``[:, 0]`` must be the identity).
@@ -78,12 +89,12 @@ def adapt_heatmaps(
             "be (B, 1, H, W) and (B, N, 3, 3)"
         )
     homographies = homographies.to(images.device, torch.float32)
-    heat = detector_heatmaps(model, images, forward_batch)  # identity views (B, H, W)
+    heat = detector_heatmaps(model, images, forward_batch, amp)  # identity views (B, H, W)
     if n == 1:
         return heat
     hs = homographies[:, 1:].reshape(-1, 3, 3)  # (B·(N-1), 3, 3)
     sources = images.repeat_interleave(n - 1, dim=0)  # (B·(N-1), 1, H, W)
-    warped_heat = detector_heatmaps(model, warp_images(sources, hs), forward_batch)
+    warped_heat = detector_heatmaps(model, warp_images(sources, hs), forward_batch, amp)
     back, mask = unwarp_heatmaps(warped_heat, hs, valid_border_margin)
     return aggregate(heat, back.reshape(b, n - 1, h, w), mask.reshape(b, n - 1, h, w), aggregation)
 

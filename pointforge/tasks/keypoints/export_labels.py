@@ -123,6 +123,8 @@ def _export(
     if done and comm.is_main_process():
         log.info("export-labels: resuming, %d of %d shards already done", len(done), num_shards)
     model = build_model_for_state_dict(read_state_dict(weights)).to(device).eval()
+    if a.amp == "bf16":
+        model = model.to(memory_format=torch.channels_last)
     bar = tqdm(
         total=sum(len(_shard_range(s, a.shard_size, len(folder))) for s in mine),
         unit="img",
@@ -155,6 +157,7 @@ def _export(
                 a.forward_batch,
                 a.aggregation,
                 a.homographic.valid_border_margin,
+                a.amp,
             )
             dets = heatmap_keypoints(
                 heat, a.detection_threshold, a.nms_radius, a.border, a.max_keypoints

@@ -77,6 +77,10 @@ class AdaptationConfig:
     forward_batch: int = 50
     # Images per on-disk label shard (one .npz each, written atomically).
     shard_size: int = 256
+    # Network precision of the adapted forwards. bf16 autocast with channels-last memory runs
+    # 3x faster than fp32 on a CPU with AVX512-BF16 (benchmarks/bench_adaptation.py); the
+    # heatmaps are averaged in float32 either way. off = float32 (bit-stable labels).
+    amp: str = field(default="off", metadata={"choices": ("off", "bf16")})
     # Homographies of the adaptation: the public export configs use the training amplitudes
     # (scaling/perspective 0.2, patch 0.85, artifacts allowed); the validity masks are eroded
     # by valid_border_margin (3 px) so zero padding does not leak into the average.

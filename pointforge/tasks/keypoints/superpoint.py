@@ -26,6 +26,7 @@ import pointforge.data.datasets.warped_pairs  # registers the dataset
 import pointforge.models.superpoint  # noqa: F401  (registers the models)
 from pointforge.config.compose import replace_section
 from pointforge.config.schema import Config
+from pointforge.config.validate import need
 from pointforge.data.datasets.homography_pairs import DEFAULT_ILLUMINATION, DEFAULT_VIEWPOINT
 from pointforge.evaluation.report import format_tables
 from pointforge.models.build import build_model
@@ -64,6 +65,12 @@ class SuperPointTask(KeypointTask):
         check_descriptor_loss(cfg)
         check_homography_eval(cfg)
         check_adaptation(cfg)
+        t = getattr(cfg.data, "label_threshold", None)
+        need(
+            t is None or 0.0 <= t < 1.0,
+            "data.label_threshold",
+            f"must be in [0, 1) or null, got {t}",
+        )
 
     def build_model(self) -> nn.Module:
         # Starting from MagicPoint: the descriptor head is missing and stays fresh.
@@ -83,6 +90,8 @@ class SuperPointTask(KeypointTask):
             "photometric": d.photometric,
             "homographic": d.homographic,
         }
+        if getattr(d, "label_threshold", None) is not None:
+            kwargs["label_threshold"] = d.label_threshold
         kwargs.update(overrides)
         if d.name is None:
             raise ValueError("config key 'data.name' is null (load_config sets the task's default)")

@@ -103,3 +103,17 @@ def test_refuses_an_unfinished_export(labelled: tuple[Path, Path], tmp_path: Pat
     manifest.write_text(manifest.read_text().replace('"complete":true', '"complete":false'))
     with pytest.raises(LabelStoreError, match="--resume"):
         WarpedPairs(photos, broken, SIZE)
+
+
+def test_label_threshold_keeps_the_confident_labels(labelled: tuple[Path, Path]) -> None:
+    photos, labels = labelled
+    all_ds = WarpedPairs(photos, labels, SIZE, homographic=None)
+    camera = [all_ds.photos.relative_path(i) for i in all_ds.indices].index("camera.png")
+    stored = all_ds.store["camera.png"]
+    threshold = float(np.median(stored.scores))
+    kept = WarpedPairs(photos, labels, SIZE, homographic=None, label_threshold=threshold)
+    _, every = all_ds._photo(camera)
+    _, strong = kept._photo(camera)
+    expected = np.asarray(stored.keypoints)[np.asarray(stored.scores) >= threshold]
+    assert 0 < len(strong) < len(every)
+    np.testing.assert_array_equal(strong, expected)

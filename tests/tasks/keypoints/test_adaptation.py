@@ -87,3 +87,24 @@ def test_homographies_are_seeded_per_image():
     assert a.shape == (5, 3, 3) and torch.equal(a[0], torch.eye(3))
     assert torch.equal(a, adaptation_homographies(3, 5, 64, 96, cfg, seed=1))
     assert not torch.allclose(a[1:], adaptation_homographies(4, 5, 64, 96, cfg, seed=1)[1:])
+
+
+def test_bf16_adaptation_finds_the_float32_keypoints(detector, photos):
+    """bf16 + channels-last (adaptation.amp=bf16) is a speed option: the labels must stay those
+    of float32 up to the precision of the heatmap near the threshold."""
+    hom = torch.stack(
+        [adaptation_homographies(i, 6, 64, 96, HomographyConfig(), seed=1) for i in (0, 1)]
+    )
+    ref = adapt_heatmaps(detector, photos, hom, forward_batch=4)
+    fast = adapt_heatmaps(detector, photos, hom, forward_batch=4, amp="bf16")
+    assert fast.dtype == torch.float32 and fast.shape == ref.shape
+    assert not torch.equal(fast, ref)  # the bf16 path did run
+    assert (fast - ref).abs().max() < 0.05 * ref.max()
+    for (k, _), (rk, _) in zip(
+        heatmap_keypoints(fast, 0.003, 4, 4, None),
+        heatmap_keypoints(ref, 0.003, 4, 4, None),
+        strict=True,
+    ):
+        assert len(rk) > 5
+        d = np.linalg.norm(k[:, None] - rk[None], axis=-1)
+        assert (d.min(axis=1) <= 1.0).mean() > 0.8 and abs(len(k) - len(rk)) <= 0.2 * len(rk)
