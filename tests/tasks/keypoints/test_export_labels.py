@@ -21,6 +21,8 @@ OVERRIDES = [
     "adaptation.num_homographies=3",
     "adaptation.shard_size=2",
     "adaptation.images_per_batch=2",
+    # 64x80 photos are tiny for the detector: a low threshold keeps labels on every photo.
+    "adaptation.detection_threshold=0.005",
 ]
 
 
@@ -53,7 +55,7 @@ def test_export_writes_every_image_once(reference):
     for lab in reference:
         assert len(lab.keypoints) > 0 and lab.size == (64, 80)
         assert (lab.keypoints >= 4).all() and (lab.keypoints[:, 0] <= 75).all()  # border 4
-        assert (lab.scores > 0.015).all() and (np.diff(lab.scores) <= 0).all()
+        assert (lab.scores > 0.005).all() and (np.diff(lab.scores) <= 0).all()
 
 
 def test_resume_after_interruption_gives_same_labels(photo_dir, reference, tmp_path, monkeypatch):
