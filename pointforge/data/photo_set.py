@@ -44,7 +44,7 @@ class PhotoSource:
 
     name: str
     repository: str  # https URL of the git repository
-    commit: str  # the commit whose files were checked (and are read from a bare git dir)
+    commit: str  # the commit whose files were checked; git copies are read at this commit
     folder: str  # folder inside the repository; every image below it is taken
     licence: str
     attribution: str
@@ -113,21 +113,38 @@ def photo_set_help() -> str:
     )
 
 
-def _is_bare_git(path: Path) -> bool:
-    return (path / "HEAD").is_file() and (path / "objects").is_dir()
+def _git_dir(root: Path) -> Path | None:
+    """The git directory of a local copy: ``root`` itself when bare, ``root/.git`` for a
+    checkout, ``None`` for a plain folder (an unpacked archive)."""
+    if (root / "HEAD").is_file() and (root / "objects").is_dir():
+        return root
+    if (root / ".git").exists():
+        return root / ".git"
+    return None
+
+
+def _git(git_dir: Path, *args: str) -> bytes:
+    try:
+        return subprocess.run(
+            ["git", f"--git-dir={git_dir}", *args], check=True, capture_output=True
+        ).stdout
+    except subprocess.CalledProcessError as err:
+        raise ValueError(
+            f"git {' '.join(args)} failed in {git_dir}: {err.stderr.decode().strip()} "
+            "(does the copy hold the pinned commit? `git fetch` it)"
+        ) from err
 
 
 def list_images(root: Path, source: PhotoSource) -> list[str]:
-    """Image paths (relative to the repository) of ``source`` inside the local copy ``root``."""
-    if _is_bare_git(root):
-        ls_tree = ["ls-tree", "-r", "--name-only", source.commit, source.folder]
-        out = subprocess.run(
-            ["git", f"--git-dir={root}", *ls_tree],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.split("\n")
-        rels = [r for r in out if r]
+    """Image paths (relative to the repository) of ``source`` in the local copy ``root``.
+
+    A git copy (bare or checkout) is read at the pinned commit, whatever is checked out, so
+    the set is the documented one; a plain folder is read as it is (``sources.json`` still
+    records the SHA-256 of every photo)."""
+    git_dir = _git_dir(root)
+    if git_dir is not None:
+        out = _git(git_dir, "ls-tree", "-r", "--name-only", source.commit, source.folder)
+        rels = [r for r in out.decode().split("\n") if r]
     else:
         folder = root / source.folder
         if not folder.is_dir():
@@ -135,16 +152,20 @@ def list_images(root: Path, source: PhotoSource) -> list[str]:
                 f"{root} has no folder {source.folder!r}: is it a copy of {source.repository}?"
             )
         rels = [p.relative_to(root).as_posix() for p in folder.rglob("*") if p.is_file()]
+    if not rels:
+        raise FileNotFoundError(
+            f"{root} has no files under {source.folder!r} at {source.commit[:10]}: is it a "
+            f"copy of {source.repository}?"
+        )
     pattern = re.compile(source.pattern)
     return sorted(r for r in rels if r.lower().endswith(IMAGE_SUFFIXES) and pattern.search(r))
 
 
 def read_bytes(root: Path, rel: str, commit: str) -> bytes:
-    """File ``rel`` of a checkout, or of ``commit`` when ``root`` is a bare git directory."""
-    if _is_bare_git(root):
-        return subprocess.run(
-            ["git", f"--git-dir={root}", "show", f"{commit}:{rel}"], check=True, capture_output=True
-        ).stdout
+    """File ``rel`` of the local copy ``root``: at ``commit`` for a git copy, else from disk."""
+    git_dir = _git_dir(root)
+    if git_dir is not None:
+        return _git(git_dir, "show", f"{commit}:{rel}")
     return (root / rel).read_bytes()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import skimage.data
 from pointforge.cli.main import main
 from pointforge.data import photo_set
 from pointforge.data.photo_set import PhotoSource, assemble_photo_set
+
+PR = "ds/runs/detect/PR_curve.png"
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -64,16 +67,26 @@ def _source(commit: str, split: str = "train") -> PhotoSource:
     )
 
 
-@pytest.mark.parametrize("bare", [False, True])
+@pytest.mark.parametrize("kind", ["checkout", "bare", "plain"])
 def test_assembles_distinct_photos_with_provenance(
-    repo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bare: bool
+    repo: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     root, commit = repo
     monkeypatch.setattr(photo_set, "SOURCES", (_source(commit),))
     copy = root
-    if bare:
+    if kind == "bare":
         copy = tmp_path / "bare.git"
         subprocess.run(["git", "clone", "-q", "--bare", str(root), str(copy)], check=True)
+    elif kind == "plain":  # an unpacked archive: no git at all
+        copy = tmp_path / "plain"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns(".git"))
+    if kind != "plain":
+        # A later commit in the copy does not change the set: git copies are read at the pin.
+        (root / "ds/train/images/zzz_jpg.rf.999.jpg").write_bytes((root / PR).read_bytes())
+        _git("add", ".", cwd=root)
+        _git("commit", "-q", "-m", "later", cwd=root)
+        if kind == "bare":
+            subprocess.run(["git", "--git-dir", str(copy), "fetch", "-q", str(root)], check=True)
     records = assemble_photo_set(tmp_path / "out", {"toy": copy}, "train")
     # aaa appears once (its valid copy is the same origin photo); the plot is filtered out.
     assert [r["file"] for r in records] == ["toy__aaa.png", "toy__bbb.png"]
@@ -99,9 +112,16 @@ def test_refuses_missing_unknown_and_undecodable_sources(
         assemble_photo_set(tmp_path / "out", {}, "train")
     with pytest.raises(ValueError, match="unknown photo source"):
         assemble_photo_set(tmp_path / "out", {"toy": root, "nope": root}, "train")
-    (root / "ds/train/images/ccc_jpg.rf.444.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="does the copy hold the pinned commit"):
+        bad = {"toy": root}
+        monkeypatch.setattr(photo_set, "SOURCES", (_source("0" * 40),))
+        assemble_photo_set(tmp_path / "out", bad, "train")
+    monkeypatch.setattr(photo_set, "SOURCES", (_source(commit),))
+    plain = tmp_path / "plain"
+    shutil.copytree(root, plain, ignore=shutil.ignore_patterns(".git"))
+    (plain / "ds/train/images/ccc_jpg.rf.444.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="cannot decode ds/train/images/ccc_jpg"):
-        assemble_photo_set(tmp_path / "out", {"toy": root}, "train")
+        assemble_photo_set(tmp_path / "out", {"toy": plain}, "train")
     # The val split has no toy source: nothing is asked for, nothing written but provenance.
     assert assemble_photo_set(tmp_path / "val", {}, "val") == []
 
