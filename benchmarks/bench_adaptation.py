@@ -3,7 +3,10 @@
 Both are measured in this run on the same photos (scikit-image samples written to a temp
 folder): the export is the whole ``export_labels`` (decode, resize, homography sampling,
 batched warps, forwards, un-warps, masked mean, NMS, shard writes); the bare time is the
-``images × num_homographies`` network forwards with the same chunking, nothing else.
+``images × num_homographies`` network forwards with the same chunking and precision
+(``adaptation.amp``), nothing else. The forwards are also timed in the other precision
+(float32 vs bf16 autocast on channels-last tensors) to print the speed-up of
+``adaptation.amp=bf16``.
 
     python benchmarks/bench_adaptation.py [--images 2] [--homographies 100] [--size 240 320]
         [--device auto] [KEY=VALUE ...]
@@ -12,6 +15,7 @@ batched warps, forwards, un-warps, masked mean, NMS, shard writes); the bare tim
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ from pointforge.config import load_config
 from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS
 from pointforge.data.datasets.photo_folder import PhotoFolder, write_sample_photos
 from pointforge.models.loading import read_state_dict
-from pointforge.tasks.keypoints.adaptation import detector_heatmaps
+from pointforge.tasks.keypoints.adaptation import detector_heatmaps, for_amp
 from pointforge.tasks.keypoints.export_labels import export_labels
 from pointforge.tasks.keypoints.predictor import build_model_for_state_dict
 
@@ -58,7 +62,7 @@ def main() -> None:
         folder = Path(tmp) / "photos"
         write_sample_photos(folder, SKIMAGE_PHOTOS[: args.images])
         photos = PhotoFolder(folder, cfg.data.image_size)
-        model = build_model_for_state_dict(read_state_dict(MAGICPOINT_WEIGHTS)).to(device).eval()
+        net = build_model_for_state_dict(read_state_dict(MAGICPOINT_WEIGHTS)).to(device).eval()
         # The bare forwards: every image repeated num_homographies times, in the export's chunks
         # (images_per_batch images → images_per_batch × N_h inputs, forward_batch per forward).
         batches = []
@@ -71,17 +75,22 @@ def main() -> None:
             )
             batches.append(imgs.repeat_interleave(a.num_homographies, dim=0).to(device))
 
-        def forwards() -> None:
+        def forwards(amp: str) -> float:
+            model = for_amp(copy.deepcopy(net), amp)  # .to(memory_format) works in place
+            for batch in batches[:1]:  # warm-up (oneDNN primitive creation, CUDA kernels)
+                detector_heatmaps(model, batch, a.forward_batch, amp)
+            sync(device)
+            t0 = time.perf_counter()
             for batch in batches:
-                detector_heatmaps(model, batch, a.forward_batch)
+                detector_heatmaps(model, batch, a.forward_batch, amp)
+            sync(device)
+            return time.perf_counter() - t0
 
-        forwards()  # warm-up (oneDNN primitive creation, CUDA kernels)
+        other = "off" if a.amp == "bf16" else "bf16"
+        other_time = forwards(other)
         export_labels(cfg, MAGICPOINT_WEIGHTS, folder, Path(tmp) / "warm", progress=False)
         sync(device)
-        t0 = time.perf_counter()
-        forwards()
-        sync(device)
-        bare = time.perf_counter() - t0
+        bare = forwards(a.amp)
         t0 = time.perf_counter()
         export_labels(cfg, MAGICPOINT_WEIGHTS, folder, Path(tmp) / "labels", progress=False)
         sync(device)
@@ -91,7 +100,10 @@ def main() -> None:
         f"device {device}, {torch.get_num_threads()} threads, {len(photos)} images × "
         f"{a.num_homographies} homographies at {cfg.data.image_size[0]}×{cfg.data.image_size[1]}"
     )
-    print(f"forwards alone: {bare:.2f} s ({1000 * bare / n:.1f} ms per view)")
+    print(f"forwards alone (amp {a.amp}): {bare:.2f} s ({1000 * bare / n:.1f} ms per view)")
+    print(f"forwards alone (amp {other}): {other_time:.2f} s ({1000 * other_time / n:.1f} ms/view)")
+    fp32, bf16 = (bare, other_time) if a.amp == "off" else (other_time, bare)
+    print(f"speed-up of adaptation.amp=bf16 on the forwards: {fp32 / bf16:.2f}x")
     print(f"export-labels:  {full:.2f} s ({1000 * full / n:.1f} ms per view)")
     print(f"ratio export ÷ forwards: {full / bare:.3f} (target ≤ 1.3)")
 

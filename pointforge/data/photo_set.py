@@ -83,7 +83,7 @@ SOURCES: tuple[PhotoSource, ...] = (
         licence="CC0 (public domain; the folder's readme.md: 'All images from pixabay, CC0')",
         attribution="Pixabay photos collected in BoofCV-Data by Peter Abeles",
         split="val",
-        note="54 everyday objects and scenes, about 640x960",
+        note="55 everyday objects and scenes, about 640x960",
     ),
     PhotoSource(
         name="wct_photos",
@@ -95,7 +95,7 @@ SOURCES: tuple[PhotoSource, ...] = (
             "Sample photos of the Windows Community Toolkit, (c) .NET Foundation and Contributors"
         ),
         split="val",
-        note="23 landscape and outdoor photos, 800 px and larger",
+        note="24 landscape and outdoor photos, 800 px and larger",
     ),
 )
 

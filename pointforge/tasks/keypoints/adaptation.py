@@ -42,6 +42,13 @@ def adaptation_homographies(
     return torch.cat([eye, sample_homography(num - 1, height, width, cfg, generator=gen)])
 
 
+def for_amp(model: nn.Module, amp: str) -> nn.Module:
+    """``model`` in the memory format :func:`detector_heatmaps` feeds it: channels-last for
+    ``amp="bf16"`` (with channels-last inputs, oneDNN's fast bf16 convolutions), unchanged
+    otherwise."""
+    return model.to(memory_format=torch.channels_last) if amp == "bf16" else model
+
+
 @torch.inference_mode()
 def detector_heatmaps(
     model: nn.Module, images: torch.Tensor, forward_batch: int, amp: str = "off"
@@ -49,7 +56,8 @@ def detector_heatmaps(
     """``(M, 1, H, W)`` → ``(M, H, W)`` keypoint probabilities, ``forward_batch`` per forward.
 
     ``amp="bf16"`` runs the network under bf16 autocast on channels-last inputs (oneDNN's fast
-    path on CPU; the softmax and everything after it stay float32)."""
+    path on CPU, with the model prepared by :func:`for_amp`; the softmax and everything after
+    it stay float32)."""
     bf16 = amp == "bf16"
     out = []
     for chunk in images.split(forward_batch):

@@ -34,6 +34,7 @@ from pointforge.models.loading import read_state_dict
 from pointforge.tasks.keypoints.adaptation import (
     adapt_heatmaps,
     adaptation_homographies,
+    for_amp,
     heatmap_keypoints,
 )
 from pointforge.tasks.keypoints.predictor import build_model_for_state_dict
@@ -122,9 +123,7 @@ def _export(
     mine = todo[rank::world]
     if done and comm.is_main_process():
         log.info("export-labels: resuming, %d of %d shards already done", len(done), num_shards)
-    model = build_model_for_state_dict(read_state_dict(weights)).to(device).eval()
-    if a.amp == "bf16":
-        model = model.to(memory_format=torch.channels_last)
+    model = for_amp(build_model_for_state_dict(read_state_dict(weights)).to(device).eval(), a.amp)
     bar = tqdm(
         total=sum(len(_shard_range(s, a.shard_size, len(folder))) for s in mine),
         unit="img",
