@@ -97,9 +97,10 @@ class DescriptorLossConfig:
     lambda_d: float = 250.0
     # A cell pair is positive when the warped cell centre is closer than this, px (paper: 8).
     threshold: float = 8.0
-    # Lambda of the total loss det(A) + det(B) + weight * desc (paper: 1e-4 with this mean
-    # over (Hc*Wc)^2 pairs per image; docs/keypoints.md).
-    weight: float = 1e-4
+    # Lambda of the total loss det(A) + det(B) + weight * desc. Not the paper's 1e-4: with this
+    # mean over (Hc*Wc)^2 pairs, 1e-4 gives the descriptor head gradients of ~1e-8 RMS, at or
+    # below Adam's eps, so it barely trains (docs/keypoints.md, "Losses").
+    weight: float = 1.0
     # Images per chunk of the (B, N, N) pair computation (memory bound; see module docstring).
     chunk: int = 4
 

@@ -145,3 +145,29 @@ def test_no_valid_cell_gives_zero_with_a_graph() -> None:
     loss = descriptor_loss(da, da.detach(), torch.eye(3)[None], torch.zeros(1, 2, 2, dtype=bool))
     loss.backward()
     assert loss.item() == 0.0 and da.grad is not None
+
+
+def test_default_weight_gives_the_descriptor_head_gradients_far_above_adams_eps() -> None:
+    """The paper's λ = 1e-4 on this per-pair mean starves the head: its gradients sit at or
+    below Adam's eps (1e-8), which then damps every step (docs/keypoints.md, "Losses")."""
+    import cv2
+    import skimage.data
+
+    from pointforge.models.superpoint import superpoint
+
+    photo = cv2.resize(skimage.data.camera(), (320, 240)).astype("float32") / 255
+    a = torch.from_numpy(photo)[None, None]
+    b = torch.roll(a, 8, dims=-1)  # B = A shifted right by one cell
+    eps = torch.optim.Adam([torch.zeros(1)]).defaults["eps"]
+
+    def head_grad_rms(weight: float) -> float:
+        torch.manual_seed(0)
+        model = superpoint()
+        desc = model(torch.cat([a, b]))["descriptors"]  # (2, 256, 30, 40)
+        cfg = DescriptorLossConfig(weight=weight)
+        loss = descriptor_loss(desc[:1], desc[1:], translation(8, 0)[None], None, cfg)
+        (cfg.weight * loss).backward()
+        return float(model.convDb.weight.grad.pow(2).mean().sqrt())
+
+    assert head_grad_rms(DescriptorLossConfig().weight) > 100 * eps
+    assert head_grad_rms(1e-4) < eps  # the paper's value, for contrast
