@@ -93,6 +93,8 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
     )
     lines = task.export_onnx(request)
-    print(f"{weights} (task {cfg.task if cfg is not None else task.__name__}):")
+    # A bare state dict has no config: it was recognised as a keypoint network by its keys.
+    origin = f"task {cfg.task}" if cfg is not None else "keypoint weights, no stored config"
+    print(f"{weights} ({origin}):")
     print("\n".join(lines))
     return 0
