@@ -148,3 +148,37 @@ def test_sigkill_mid_export_then_resume_matches_uninterrupted(tmp_path):
     for lab in want:
         np.testing.assert_allclose(got[lab.path].keypoints, lab.keypoints)
         np.testing.assert_allclose(got[lab.path].scores, lab.scores, rtol=1e-4)
+
+
+def test_second_round_labels_come_from_superpoint_detector_only(photo_dir, reference, tmp_path):
+    """The paper's second adaptation round: ``--weights`` may be a SuperPoint. Its labels must
+    be those of its detector alone (descriptor head dropped gives the same labels), recorded
+    under the SuperPoint's hash, and differ from the first round's MagicPoint labels."""
+    import hashlib
+    import json
+
+    import torch
+
+    from pointforge import SUPERPOINT_WEIGHTS
+    from pointforge.models.loading import read_state_dict
+
+    state = read_state_dict(SUPERPOINT_WEIGHTS)
+    assert any(k.startswith("convD") for k in state)  # a real descriptor head is loaded
+    detector_only = tmp_path / "detector_only.pth"
+    torch.save({k: v for k, v in state.items() if not k.startswith("convD")}, detector_only)
+    runs = {}
+    for name, weights in [("superpoint", SUPERPOINT_WEIGHTS), ("detector", detector_only)]:
+        export_labels(load_config(None, OVERRIDES), weights, photo_dir, tmp_path / name)
+        runs[name] = LabelStore(tmp_path / name)
+    manifest = json.loads((tmp_path / "superpoint" / "manifest.json").read_text())
+    sha = hashlib.sha256(SUPERPOINT_WEIGHTS.read_bytes()).hexdigest()
+    assert manifest["settings"]["weights_sha256"] == sha
+    differs = False
+    for lab in runs["superpoint"]:
+        np.testing.assert_allclose(lab.keypoints, runs["detector"][lab.path].keypoints)
+        np.testing.assert_allclose(lab.scores, runs["detector"][lab.path].scores, rtol=1e-4)
+        first = reference[lab.path]
+        differs |= len(first.keypoints) != len(lab.keypoints) or not np.allclose(
+            first.keypoints, lab.keypoints
+        )
+    assert differs, "SuperPoint labels equal the MagicPoint's: the --weights were not used"
