@@ -239,3 +239,24 @@ def test_detect_and_match_help_show_every_default(capsys: pytest.CaptureFixture)
     text = " ".join(capsys.readouterr().out.split())
     assert f"fewer than {MIN_RELIABLE_INLIERS} inliers" in text
     assert f"below {MIN_RELIABLE_INLIER_RATIO}" in text
+
+
+def test_detect_scales_option_gives_the_multiscale_predictor_keypoints(
+    batch: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--scales 1 0.5`` reaches the predictor; a set without 1 is one named error line."""
+    from pointforge import load_predictor
+    from pointforge.data.image_io import read_image
+
+    weights = _shipped_superpoint()
+    img = str(batch["a.png"])
+    out = tmp_path / "d.npz"
+    assert main(["detect", img, "--out", str(out), "--device", "cpu", "--scales", "1", "0.5"]) == 0
+    got = np.load(out)["a/keypoints"]
+    want = load_predictor(weights, device="cpu", scales=(1.0, 0.5))(read_image(img))["keypoints"]
+    single = load_predictor(weights, device="cpu")(read_image(img))["keypoints"]
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got, single)
+    capsys.readouterr()
+    assert main(["detect", img, "--out", str(out), "--device", "cpu", "--scales", "0.5"]) == 2
+    assert "scales must be distinct factors" in capsys.readouterr().err

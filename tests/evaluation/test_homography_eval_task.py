@@ -66,6 +66,7 @@ def test_eval_writes_table_report_and_plots(tmp_path: Path, capsys: pytest.Captu
         # homography_pairs' keys (data.homographic, ...) are not hpatches' keys: refused, named.
         (["data.name=hpatches"], "unknown config key 'data.homographic'"),
         (["data.name=hpatchs"], "Did you mean 'hpatches'?"),
+        (["detection.scales=[0.5]"], "'detection.scales' must be distinct factors"),
     ],
 )
 def test_bad_config_is_one_named_line(
@@ -92,3 +93,10 @@ def test_task_is_evaluation_only() -> None:
     assert (
         "convDa.weight" in HomographyEvalTask(cfg, torch.device("cpu")).build_model().state_dict()
     )
+
+
+def test_detection_scales_reach_the_benchmarked_predictor() -> None:
+    overrides = ["detection.scales=[1.0,0.5]", "homography_eval.methods=[pointforge]"]
+    cfg = load_config(CONFIG, overrides)
+    task = HomographyEvalTask(cfg, torch.device("cpu"))
+    assert task.extractors(task.build_model())["pointforge"].scales == (1.0, 0.5)

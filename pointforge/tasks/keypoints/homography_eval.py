@@ -97,6 +97,7 @@ class HomographyEvalTask(KeypointTask):
                     detection_threshold=det.detection_threshold,
                     nms_radius=det.nms_radius,
                     border=det.border,
+                    scales=det.scales,
                 )
             else:
                 out[method] = OpenCVExtractor(method, max_keypoints=top, nms_radius=det.nms_radius)

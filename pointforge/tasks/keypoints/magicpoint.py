@@ -90,6 +90,7 @@ class KeypointTask(Task):
                 "detection_threshold": det.detection_threshold,
                 "nms_radius": det.nms_radius,
                 "border": det.border,
+                "scales": tuple(det.scales),
             }
             options = {**defaults, **options}
         return KeypointPredictor(model, device=device, **options)

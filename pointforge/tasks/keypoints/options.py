@@ -23,6 +23,9 @@ class DetectionConfig:
     border: int = 4
     detection_threshold: float = 0.015
     max_keypoints: int | None = 1000
+    # Heatmap fused over these image scales (must include 1.0; docs/keypoints.md, "Multi-scale
+    # detection"). [1.0] is the published single-scale detector.
+    scales: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,12 @@ def check_image_size(cfg: Config) -> None:
 
 def check_detection(cfg: Config) -> None:
     d = cfg.detection
+    sc = d.scales
+    need(
+        1.0 in sc and all(0.0 < s <= 4.0 for s in sc) and len(set(sc)) == len(sc),
+        "detection.scales",
+        f"must be distinct factors in (0, 4] that include 1.0, got {list(sc)}",
+    )
     need(d.nms_radius >= 0, "detection.nms_radius", "must be >= 0")
     need(d.border >= 0, "detection.border", "must be >= 0")
     need(

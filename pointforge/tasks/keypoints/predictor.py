@@ -7,6 +7,7 @@ have (grey or BGR uint8 of any size), and returns keypoints in the input's pixel
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -66,6 +67,17 @@ def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
     return model
 
 
+def check_scales(scales: Sequence[float], key: str) -> tuple[float, ...]:
+    """``scales`` as a tuple, or a ValueError naming ``key``: positive, distinct factors that
+    include 1.0 (the scale the descriptors and keypoint coordinates come from)."""
+    out = tuple(float(s) for s in scales)
+    if 1.0 not in out or any(not 0.0 < s <= 4.0 for s in out) or len(set(out)) != len(out):
+        raise ValueError(
+            f"{key} must be distinct factors in (0, 4] that include 1.0, got {list(scales)}"
+        )
+    return out
+
+
 class KeypointPredictor:
     """Callable: ``(H, W)`` grey or ``(H, W, 3)`` BGR uint8 → keypoints, scores, descriptors.
 
@@ -82,6 +94,13 @@ class KeypointPredictor:
 
     ``max_keypoints`` caps the keypoints per image (the highest-scoring are kept; ``None`` keeps
     all); a warning says when the cap is reached, since more keypoints passed the threshold.
+
+    ``scales`` (must include 1.0): the network also runs on the image resized by each other
+    factor, and the detection heatmap is the mean of all scales' heatmaps, each resized back to
+    the input's pixels (:meth:`heatmap`). A point must then respond at several scales, which
+    favours points that survive zoom and viewpoint change; descriptors still come from scale
+    1.0. ``(1.0, 0.5)`` costs ~1.25× the single-scale compute, ``(1.0, 0.707, 0.5)`` ~1.75×
+    (docs/keypoints.md, "Multi-scale detection"). The ONNX export is single-scale.
     """
 
     def __init__(
@@ -93,9 +112,11 @@ class KeypointPredictor:
         nms_radius: int = 4,
         border: int = 4,
         tile_size: int | None = DEFAULT_TILE_SIZE,
+        scales: Sequence[float] = (1.0,),
     ) -> None:
         if tile_size is not None and (tile_size < 8 or tile_size % 8):
             raise ValueError(f"tile_size must be None or a multiple of 8 >= 8, got {tile_size}")
+        self.scales = check_scales(scales, "scales")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -152,7 +173,7 @@ class KeypointPredictor:
         images = images.to(self.device)
         h, w = images.shape[-2:]
         out = self._forward(images)
-        heat = logits_to_heatmap(out["logits"].float())
+        heat = self._fuse_scales(images, logits_to_heatmap(out["logits"].float()))
         if valid_size is not None and valid_size != (h, w):
             vh, vw = valid_size
             heat = heat.clone()
@@ -187,6 +208,34 @@ class KeypointPredictor:
                 }
             )
         return results
+
+    @torch.inference_mode()
+    def heatmap(self, images: torch.Tensor) -> torch.Tensor:
+        """Detection heatmap ``(B, H, W)`` of ``(B, 1, H, W)`` float [0, 1] images (H, W
+        multiples of 8), fused over :attr:`scales` as :meth:`predict_batch` uses it."""
+        images = images.to(self.device)
+        heat = logits_to_heatmap(self._forward(images)["logits"].float())
+        return self._fuse_scales(images, heat)
+
+    def _fuse_scales(self, images: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        """Mean of ``heat`` (the scale-1 heatmap ``(B, H, W)``) and the heatmaps of ``images``
+        resized by every other scale (area resampling down, bilinear up; sides rounded to
+        multiples of 8, at least 16), each resized back to ``(H, W)`` bilinearly."""
+        others = [s for s in self.scales if s != 1.0]
+        if not others:
+            return heat
+        h, w = images.shape[-2:]
+        total = heat.clone()
+        for s in others:
+            size = (max(MIN_SIDE, round(h * s / 8) * 8), max(MIN_SIDE, round(w * s / 8) * 8))
+            if s < 1.0:
+                x = F.interpolate(images, size=size, mode="area")
+            else:
+                x = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+            hs = logits_to_heatmap(self._forward(x)["logits"].float())
+            back = F.interpolate(hs[:, None], size=(h, w), mode="bilinear", align_corners=False)
+            total += back[:, 0]
+        return total / (len(others) + 1)
 
     def _forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """The model's outputs for ``(B, 1, H, W)`` (H, W multiples of 8), tile by tile when the

@@ -184,3 +184,36 @@ def test_load_predictor_suggests_the_option_name() -> None:
         pointforge.load_predictor(max_keypoint=5)
     with pytest.raises(TypeError, match=r"colour.*options are: .*detection_threshold"):
         pointforge.load_predictor(colour=True)
+
+
+def test_multiscale_heatmap_is_the_mean_of_the_rescaled_heatmaps(shipped_sp: SuperPoint) -> None:
+    """``scales=(1.0, 0.5)``: the heatmap is the mean of the full-size heatmap and the half-size
+    image's heatmap resized back; keypoints come from it, descriptors from scale 1.0."""
+    import torch.nn.functional as F
+
+    from pointforge.tasks.keypoints.postprocess import sample_descriptors
+
+    grey = cv2.resize(skdata.camera(), (320, 240), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(grey).float().div(255.0)[None, None]
+    single = KeypointPredictor(shipped_sp, "cpu", scales=(1.0,))
+    multi = KeypointPredictor(shipped_sp, "cpu", scales=(1.0, 0.5))
+    half = single.heatmap(F.interpolate(x, size=(120, 160), mode="area"))
+    up = F.interpolate(half[:, None], size=(240, 320), mode="bilinear", align_corners=False)[:, 0]
+    expected = (single.heatmap(x) + up) / 2
+    got = multi.heatmap(x)
+    torch.testing.assert_close(got, expected)
+    assert (got - single.heatmap(x)).abs().max() > 1e-3  # the half scale changed the map
+    out = multi(grey)
+    assert len(out["keypoints"]) > 20
+    assert not np.array_equal(out["keypoints"], single(grey)["keypoints"])
+    with torch.inference_mode():
+        dense = shipped_sp(x)["descriptors"]
+    kp = torch.from_numpy(out["keypoints"])
+    want = sample_descriptors(dense, [kp], (240, 320))[0].numpy()
+    np.testing.assert_allclose(out["descriptors"], want, atol=1e-5)
+
+
+@pytest.mark.parametrize("scales", [(0.5,), (1.0, 1.0), (1.0, -0.5), ()])
+def test_bad_scales_are_refused(shipped_sp: SuperPoint, scales: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match=r"scales must be distinct factors .* include 1\.0"):
+        KeypointPredictor(shipped_sp, "cpu", scales=scales)
