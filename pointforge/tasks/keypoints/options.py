@@ -13,6 +13,7 @@ from pointforge.config.schema import Config
 from pointforge.config.validate import need
 from pointforge.evaluation.homography import HomographyEvalConfig
 from pointforge.geometry.homography import HomographyConfig
+from pointforge.tasks.keypoints.postprocess import SCALES_RULE, scales_valid
 
 
 @dataclass(frozen=True)
@@ -151,12 +152,7 @@ def check_image_size(cfg: Config) -> None:
 
 def check_detection(cfg: Config) -> None:
     d = cfg.detection
-    sc = d.scales
-    need(
-        1.0 in sc and all(0.0 < s <= 4.0 for s in sc) and len(set(sc)) == len(sc),
-        "detection.scales",
-        f"must be distinct factors in (0, 4] that include 1.0, got {list(sc)}",
-    )
+    need(scales_valid(d.scales), "detection.scales", f"{SCALES_RULE}, got {list(d.scales)}")
     need(d.nms_radius >= 0, "detection.nms_radius", "must be >= 0")
     need(d.border >= 0, "detection.border", "must be >= 0")
     need(

@@ -11,6 +11,14 @@ import torch
 import torch.nn.functional as F
 
 CELL = 8
+# Multi-scale detection (docs/keypoints.md, "Multi-scale detection"): the factors the heatmap is
+# fused over. 1.0 must be among them: keypoint coordinates and descriptors come from it.
+SCALES_RULE = "must be distinct factors in (0, 4] that include 1.0"
+
+
+def scales_valid(scales: tuple[float, ...]) -> bool:
+    """Whether ``scales`` follow :data:`SCALES_RULE` (the predictor and the config check)."""
+    return 1.0 in scales and all(0.0 < s <= 4.0 for s in scales) and len(set(scales)) == len(scales)
 
 
 def logits_to_heatmap(logits: torch.Tensor) -> torch.Tensor:

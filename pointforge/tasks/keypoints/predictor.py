@@ -19,9 +19,11 @@ from torch import nn
 from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint
 from pointforge.tasks.keypoints.postprocess import (
+    SCALES_RULE,
     extract_keypoints,
     logits_to_heatmap,
     sample_descriptors,
+    scales_valid,
 )
 
 MIN_SIDE = 16
@@ -67,14 +69,11 @@ def build_model_for_state_dict(state: dict[str, torch.Tensor]) -> SuperPoint:
     return model
 
 
-def check_scales(scales: Sequence[float], key: str) -> tuple[float, ...]:
-    """``scales`` as a tuple, or a ValueError naming ``key``: positive, distinct factors that
-    include 1.0 (the scale the descriptors and keypoint coordinates come from)."""
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """``scales`` as a tuple of floats, or a ValueError stating :data:`SCALES_RULE`."""
     out = tuple(float(s) for s in scales)
-    if 1.0 not in out or any(not 0.0 < s <= 4.0 for s in out) or len(set(out)) != len(out):
-        raise ValueError(
-            f"{key} must be distinct factors in (0, 4] that include 1.0, got {list(scales)}"
-        )
+    if not scales_valid(out):
+        raise ValueError(f"scales {SCALES_RULE}, got {list(scales)}")
     return out
 
 
@@ -116,7 +115,7 @@ class KeypointPredictor:
     ) -> None:
         if tile_size is not None and (tile_size < 8 or tile_size % 8):
             raise ValueError(f"tile_size must be None or a multiple of 8 >= 8, got {tile_size}")
-        self.scales = check_scales(scales, "scales")
+        self.scales = check_scales(scales)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
