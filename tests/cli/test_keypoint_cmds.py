@@ -241,6 +241,22 @@ def test_detect_and_match_help_show_every_default(capsys: pytest.CaptureFixture)
     assert f"below {MIN_RELIABLE_INLIER_RATIO}" in text
 
 
+def test_detect_subpixel_is_on_by_default_and_no_subpixel_gives_integer_keypoints(
+    batch: dict[str, Path], tmp_path: Path
+) -> None:
+    """The default keypoints are refined off the pixel grid (within half a pixel of the
+    integer ones, same scores); ``--no-subpixel`` gives the published integer keypoints."""
+    img = str(batch["a.png"])
+    base = ["detect", img, "--device", "cpu", "--out"]
+    assert main([*base, str(tmp_path / "sub.npz")]) == 0
+    assert main([*base, str(tmp_path / "int.npz"), "--no-subpixel"]) == 0
+    sub, whole = np.load(tmp_path / "sub.npz"), np.load(tmp_path / "int.npz")
+    k_sub, k_int = sub["a/keypoints"], whole["a/keypoints"]
+    assert np.array_equal(k_int, np.round(k_int)) and not np.array_equal(k_sub, np.round(k_sub))
+    np.testing.assert_array_equal(sub["a/scores"], whole["a/scores"])
+    assert 0 < np.abs(k_sub - k_int).max() <= 0.5
+
+
 def test_detect_scales_option_gives_the_multiscale_predictor_keypoints(
     batch: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -100,3 +100,13 @@ def test_detection_scales_reach_the_benchmarked_predictor() -> None:
     cfg = load_config(CONFIG, overrides)
     task = HomographyEvalTask(cfg, torch.device("cpu"))
     assert task.extractors(task.build_model())["pointforge"].scales == (1.0, 0.5)
+
+
+@pytest.mark.parametrize("subpixel", [True, False])
+def test_detection_subpixel_reaches_the_benchmarked_predictor(subpixel: bool) -> None:
+    overrides = [
+        f"detection.subpixel={str(subpixel).lower()}",
+        "homography_eval.methods=[pointforge]",
+    ]
+    task = HomographyEvalTask(load_config(CONFIG, overrides), torch.device("cpu"))
+    assert task.extractors(task.build_model())["pointforge"].subpixel is subpixel

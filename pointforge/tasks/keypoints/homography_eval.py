@@ -98,6 +98,7 @@ class HomographyEvalTask(KeypointTask):
                     nms_radius=det.nms_radius,
                     border=det.border,
                     scales=det.scales,
+                    subpixel=det.subpixel,
                 )
             else:
                 out[method] = OpenCVExtractor(method, max_keypoints=top, nms_radius=det.nms_radius)

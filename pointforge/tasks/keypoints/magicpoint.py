@@ -91,6 +91,7 @@ class KeypointTask(Task):
                 "nms_radius": det.nms_radius,
                 "border": det.border,
                 "scales": tuple(det.scales),
+                "subpixel": det.subpixel,
             }
             options = {**defaults, **options}
         return KeypointPredictor(model, device=device, **options)

@@ -27,6 +27,9 @@ class DetectionConfig:
     # Heatmap fused over these image scales (must include 1.0; docs/keypoints.md, "Multi-scale
     # detection"). [1.0] is the published single-scale detector.
     scales: tuple[float, ...] = (1.0,)
+    # Keypoints moved off the pixel grid to a Gaussian fitted through each heatmap peak
+    # (docs/keypoints.md, "Sub-pixel refinement"); false = the published integer keypoints.
+    subpixel: bool = True
 
 
 @dataclass(frozen=True)

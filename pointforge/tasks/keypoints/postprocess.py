@@ -89,6 +89,52 @@ def extract_keypoints(
     return [(xy[i, :n].contiguous(), scores[i, :n].contiguous()) for i, n in enumerate(counts)]
 
 
+def refine_subpixel(heatmap: torch.Tensor, keypoints: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Sub-pixel keypoints: a Gaussian fitted through each peak and its 4 neighbours.
+
+    ``heatmap`` ``(B, H, W)`` (before NMS), ``keypoints`` ``[(N_i, 2)]`` integer (x, y) pixels
+    of the maxima → ``[(N_i, 2)]`` float32 with each coordinate moved by at most half a pixel.
+    Per axis, a parabola through the log-probabilities at -1, 0, +1 (a Gaussian's log is a
+    parabola) has its vertex at ``(l - r) / (2 (l + r - 2c))``; where the three points are not
+    concave (a plateau), the pixel is kept. The network's heatmap is on the pixel grid, so
+    integer keypoints carry up to ±0.5 px of quantisation error on each axis; on the held-out
+    photos at 240×320 this fit lowered the mean localisation error from 1.27 to 1.14 px and
+    raised viewpoint homography accuracy at 3 px from 0.48 to 0.60 (docs/keypoints.md,
+    "Sub-pixel refinement"). A keypoint on the image's edge keeps its pixel on that axis.
+    """
+    if heatmap.ndim != 3 or len(keypoints) != heatmap.shape[0]:
+        raise ValueError(
+            f"heatmap must be (B, H, W) with one keypoint set per image, got "
+            f"{tuple(heatmap.shape)} and {len(keypoints)} sets"
+        )
+    _, h, w = heatmap.shape
+    log_heat = heatmap.float().clamp_min(1e-12).log()
+    out = []
+    for logp, kp in zip(log_heat, keypoints, strict=True):  # loop over images only
+        x, y = kp[:, 0].round().long(), kp[:, 1].round().long()
+        xs = torch.stack([x - 1, x, x + 1]).clamp(0, w - 1)  # (3, N)
+        ys = torch.stack([y - 1, y, y + 1]).clamp(0, h - 1)
+        row = logp[y[None], xs]  # (3, N): left, centre, right
+        col = logp[ys, x[None]]  # (3, N): above, centre, below
+        # On the image's edge an axis has one neighbour: it keeps its pixel (no extrapolation).
+        dx = torch.where((x > 0) & (x < w - 1), _parabola_vertex(*row), 0.0)
+        dy = torch.where((y > 0) & (y < h - 1), _parabola_vertex(*col), 0.0)
+        offset = torch.stack([dx, dy], dim=-1)
+        out.append((kp.float() + offset).contiguous())
+    return out
+
+
+def _parabola_vertex(
+    before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor
+) -> torch.Tensor:
+    """Vertex offset in [-0.5, 0.5] of the parabola through (-1, before), (0, centre),
+    (1, after); 0 where the three are not concave."""
+    curvature = before + after - 2 * centre
+    concave = curvature < 0
+    shift = 0.5 * (before - after) / torch.where(concave, curvature, -torch.ones_like(curvature))
+    return torch.where(concave, shift, torch.zeros_like(shift)).clamp(-0.5, 0.5)
+
+
 def sample_descriptors(
     descriptors: torch.Tensor,
     keypoints: list[torch.Tensor] | torch.Tensor,

@@ -22,6 +22,7 @@ from pointforge.tasks.keypoints.postprocess import (
     SCALES_RULE,
     extract_keypoints,
     logits_to_heatmap,
+    refine_subpixel,
     sample_descriptors,
     scales_valid,
 )
@@ -100,6 +101,10 @@ class KeypointPredictor:
     favours points that survive zoom and viewpoint change; descriptors still come from scale
     1.0. ``(1.0, 0.5)`` costs ~1.25× the single-scale compute, ``(1.0, 0.707, 0.5)`` ~1.75×
     (docs/keypoints.md, "Multi-scale detection"). The ONNX export is single-scale.
+
+    ``subpixel`` (default on) moves each keypoint off the pixel grid to the vertex of a Gaussian
+    fitted through its heatmap peak and 4 neighbours (:func:`refine_subpixel`); descriptors are
+    sampled at the refined positions. ``False`` gives the published integer keypoints.
     """
 
     def __init__(
@@ -112,6 +117,7 @@ class KeypointPredictor:
         border: int = 4,
         tile_size: int | None = DEFAULT_TILE_SIZE,
         scales: Sequence[float] = (1.0,),
+        subpixel: bool = True,
     ) -> None:
         if tile_size is not None and (tile_size < 8 or tile_size % 8):
             raise ValueError(f"tile_size must be None or a multiple of 8 >= 8, got {tile_size}")
@@ -125,6 +131,7 @@ class KeypointPredictor:
         self.nms_radius = nms_radius
         self.border = border
         self.tile_size = tile_size
+        self.subpixel = subpixel
         self._warned_cap = False
 
     @staticmethod
@@ -194,6 +201,16 @@ class KeypointPredictor:
                 "once)",
                 self.max_keypoints,
             )
+        if self.subpixel:
+            # Refined points stay inside the border frame that the integer ones were taken from.
+            vh, vw = valid_size if valid_size is not None else (h, w)
+            lo = torch.tensor([self.border, self.border], dtype=torch.float32, device=heat.device)
+            hi = torch.tensor([vw - 1 - self.border, vh - 1 - self.border], device=heat.device)
+            refined = refine_subpixel(heat, [k for k, _ in dets])
+            dets = [
+                (torch.minimum(torch.maximum(k, lo), hi.float()), s)
+                for k, (_, s) in zip(refined, dets, strict=True)
+            ]
         descs = None
         if "descriptors" in out:
             descs = sample_descriptors(out["descriptors"].float(), [k for k, _ in dets], (h, w))

@@ -8,6 +8,7 @@ from pointforge.tasks.keypoints.postprocess import (
     extract_keypoints,
     logits_to_heatmap,
     max_pool_nms,
+    refine_subpixel,
     sample_descriptors,
 )
 
@@ -106,3 +107,39 @@ def test_bad_arguments_are_named() -> None:
         logits_to_heatmap(torch.zeros(1, 64, 2, 2))
     with pytest.raises(ValueError, match="image_size"):
         sample_descriptors(torch.zeros(1, 4, 2, 2), [torch.zeros(1, 2)], (20, 16))
+
+
+def gaussian_heat(
+    cx: float, cy: float, h: int = 24, w: int = 32, sigma: float = 1.3
+) -> torch.Tensor:
+    """``(1, h, w)`` heatmap of one Gaussian peak centred off the pixel grid at (cx, cy)."""
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))[None].float()
+
+
+def test_subpixel_refinement_recovers_a_gaussian_peak_off_the_grid() -> None:
+    """The log of a Gaussian is a parabola, so the fit through the integer maximum and its 4
+    neighbours lands on the true centre; NMS alone is off by the rounding (0.3, 0.2 px)."""
+    heat = 0.5 * gaussian_heat(10.3, 7.8)
+    ((kp, _),) = extract_keypoints(heat, threshold=0.01, border=2, top_k=None, nms_radius=4)
+    assert kp.tolist() == [[10.0, 8.0]]
+    (refined,) = refine_subpixel(heat, [kp])
+    assert refined.dtype == torch.float32
+    torch.testing.assert_close(refined, torch.tensor([[10.3, 7.8]]), atol=1e-4, rtol=0)
+
+
+def test_subpixel_refinement_keeps_plateaus_and_edges_and_moves_at_most_half_a_pixel() -> None:
+    heat = torch.zeros(1, 16, 20)
+    heat[0, 5, 3:6] = 0.4  # a flat ridge along x through (4, 5), a peak along y
+    heat[0, 4, 4] = heat[0, 6, 4] = 0.1
+    heat[0, 0, 10], heat[0, 1, 10] = 0.6, 0.5  # on the top edge: no neighbour above
+    heat[0, 12, 9], heat[0, 12, 8], heat[0, 12, 10] = 0.9, 0.9 - 1e-6, 1e-9  # a lopsided peak
+    kps = torch.tensor([[4.0, 5.0], [10.0, 0.0], [9.0, 12.0]])
+    (refined,) = refine_subpixel(heat, [kps])
+    assert refined[0].tolist() == [4.0, 5.0]  # flat in x (kept), symmetric in y (no shift)
+    assert refined[1, 1] == 0.0  # the edge axis keeps its pixel
+    assert refined[2, 0] == pytest.approx(8.5)  # clamped to half a pixel toward the heavier side
+    (empty,) = refine_subpixel(heat, [torch.zeros(0, 2)])
+    assert empty.shape == (0, 2)
+    with pytest.raises(ValueError, match="one keypoint set per image"):
+        refine_subpixel(heat, [kps, kps])

@@ -81,7 +81,14 @@ def test_any_size_gives_keypoints_inside_the_image(
         assert out["descriptors"].shape == (len(k), 256) and out["scores"].shape == (len(k),)
         assert np.all((k[:, 0] >= border) & (k[:, 0] <= w - 1 - border))
         assert np.all((k[:, 1] >= border) & (k[:, 1] <= h - 1 - border))
-        assert np.all(k == np.round(k))  # pixel positions, not rescaled coordinates
+        # Sub-pixel keypoints are the integer ones (pixel positions, not rescaled coordinates)
+        # moved by at most half a pixel per axis, same order and scores.
+        integer = KeypointPredictor(
+            shipped_sp, device="cpu", detection_threshold=0.0, border=border, subpixel=False
+        )(img)
+        assert np.all(integer["keypoints"] == np.round(integer["keypoints"]))
+        np.testing.assert_array_equal(out["scores"], integer["scores"])
+        assert np.abs(k - integer["keypoints"]).max(initial=0.0) <= 0.5
         if border == 0:
             assert len(k) > 0  # the padded region is masked, the real pixels are not
         if min(h, w) <= 2 * border:
