@@ -31,29 +31,6 @@ OPENCV_METHODS = ("sift", "orb", "gftt_sift")
 GFTT_KEYPOINT_SIZE = 8.0
 
 
-# cv2.cornerSubPix, as OpenCV's corner tutorials pair it with goodFeaturesToTrack: a 7x7 window
-# (winSize 3), stopping after 40 iterations or a 0.001 px step. Our own keypoints are refined
-# too (docs/keypoints.md, "Sub-pixel refinement"), so the baseline gets its standard refinement.
-SUBPIX_WINDOW = (3, 3)
-SUBPIX_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 40, 0.001)
-
-
-def refine_corners(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Integer Shi-Tomasi corners ``(N, 2)`` → sub-pixel ``(N, 2)`` float32 (cornerSubPix).
-
-    A corner that the iteration moves further than the window (a flat or edge-like
-    neighbourhood) keeps its pixel rather than jumping to another structure.
-    """
-    if len(xy) == 0:
-        return xy.astype(np.float32).reshape(0, 2)
-    start = np.ascontiguousarray(xy, np.float32).reshape(-1, 1, 2)
-    refined = cv2.cornerSubPix(image, start.copy(), SUBPIX_WINDOW, (-1, -1), SUBPIX_CRITERIA)
-    refined = refined.reshape(-1, 2)
-    far = np.abs(refined - xy).max(axis=1) > SUBPIX_WINDOW[0]
-    refined[far] = xy[far]
-    return refined.astype(np.float32)
-
-
 def _sorted(kpts: list[cv2.KeyPoint], desc: np.ndarray | None, limit: int) -> Features:
     """KeyPoints + descriptors → feature dict sorted by response, at most ``limit`` points."""
     resp = np.array([k.response for k in kpts], np.float32)
@@ -108,7 +85,6 @@ class OpenCVExtractor:
         xy, scores = classical_keypoints(
             image, "shi", max_keypoints=self.max_keypoints, nms_radius=self.nms_radius
         )
-        xy = refine_corners(image, xy)
         kpts = [cv2.KeyPoint(float(x), float(y), GFTT_KEYPOINT_SIZE, 0.0) for x, y in xy]
         kpts_out, desc = self._sift.compute(image, kpts)
         if len(kpts_out) != len(kpts):  # SIFT may drop points it cannot describe

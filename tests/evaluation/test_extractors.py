@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from pointforge.evaluation.baselines import classical_keypoints
-from pointforge.evaluation.extractors import OpenCVExtractor, build_extractor, refine_corners
+from pointforge.evaluation.extractors import OpenCVExtractor, build_extractor
 from pointforge.evaluation.homography import HomographyEvalConfig, pair_metrics
 
 
@@ -55,23 +54,3 @@ def test_pointforge_extractor_is_the_predictor(camera: np.ndarray) -> None:
     desc = out["descriptors"]
     assert desc is not None and desc.shape == (len(out["keypoints"]), 256)
     assert np.allclose(np.linalg.norm(desc, axis=1), 1.0, atol=1e-4)
-
-
-def test_shi_tomasi_corners_are_refined_to_the_true_subpixel_corner() -> None:
-    """A 25x20 box with corners off the pixel grid, rendered at 16x and area-downsampled: the
-    integer Shi-Tomasi maxima sit ~2 px off on average; cornerSubPix brings each within
-    0.3 px of the true corner (pixel-centre coordinates)."""
-    s, x0, y0 = 16, 20.4, 30.7
-    hi = np.zeros((64 * s, 64 * s), np.uint8)
-    left, top = round((x0 + 0.5) * s), round((y0 + 0.5) * s)
-    hi[top : top + 20 * s, left : left + 25 * s] = 200
-    img = cv2.GaussianBlur(cv2.resize(hi, (64, 64), interpolation=cv2.INTER_AREA), (0, 0), 0.7)
-    truth = np.array([[x0, y0], [x0 + 25, y0], [x0, y0 + 20], [x0 + 25, y0 + 20]])
-    xy, _ = classical_keypoints(img, "shi", max_keypoints=4, nms_radius=4)
-
-    def error(points: np.ndarray) -> np.ndarray:  # distance of each point to its nearest corner
-        return np.linalg.norm(points[:, None] - truth[None], axis=-1).min(axis=1)
-
-    assert len(xy) == 4 and error(xy).mean() > 1.5
-    assert error(refine_corners(img, xy)).max() < 0.3
-    assert refine_corners(img, np.zeros((0, 2), np.float32)).shape == (0, 2)
