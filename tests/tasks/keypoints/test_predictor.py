@@ -161,7 +161,10 @@ def test_large_image_runs_in_tiles_equal_to_the_whole_image(shipped_sp: SuperPoi
     assert len(seen) == 4 * 5  # 216/64 → 4 rows, 304/64 → 5 columns of tiles
     assert max(max(s) for s in seen) <= 64 + 2 * TILE_MARGIN
     assert len(whole["keypoints"]) > 50
-    np.testing.assert_array_equal(tiled["keypoints"], whole["keypoints"])
+    # Same points in the same order: the sub-pixel offsets come from heatmap values that agree
+    # to float rounding (as the scores do), so they may differ by ~1e-5 px; a tile offset
+    # error would be whole pixels.
+    np.testing.assert_allclose(tiled["keypoints"], whole["keypoints"], rtol=0, atol=1e-3)
     np.testing.assert_allclose(tiled["scores"], whole["scores"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(tiled["descriptors"], whole["descriptors"], atol=1e-4)
     assert tiled["keypoints"][:, 0].max() < 300 and tiled["keypoints"][:, 1].max() < 212
