@@ -204,13 +204,11 @@ class KeypointPredictor:
         if self.subpixel:
             # Refined points stay inside the border frame that the integer ones were taken from.
             vh, vw = valid_size if valid_size is not None else (h, w)
-            lo = torch.tensor([self.border, self.border], dtype=torch.float32, device=heat.device)
-            hi = torch.tensor([vw - 1 - self.border, vh - 1 - self.border], device=heat.device)
+            b = self.border
+            lo = heat.new_tensor([b, b])
+            hi = heat.new_tensor([vw - 1 - b, vh - 1 - b])
             refined = refine_subpixel(heat, [k for k, _ in dets])
-            dets = [
-                (torch.minimum(torch.maximum(k, lo), hi.float()), s)
-                for k, (_, s) in zip(refined, dets, strict=True)
-            ]
+            dets = [(k.clamp(min=lo, max=hi), s) for k, (_, s) in zip(refined, dets, strict=True)]
         descs = None
         if "descriptors" in out:
             descs = sample_descriptors(out["descriptors"].float(), [k for k, _ in dets], (h, w))
