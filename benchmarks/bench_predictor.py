@@ -6,7 +6,9 @@ alike; each figure is the median over ``--repeats`` of the mean per image:
 
 * forward: ``model(x)`` under ``inference_mode`` on the ready ``(1, 1, 480, 640)`` float tensor;
 * extraction: ``predictor(image)`` on the uint8 image — conversion, forward, heatmap, NMS,
-  border, threshold, top-k, descriptor sampling, copy to NumPy;
+  border, threshold, top-k, sub-pixel refinement (the default), descriptor sampling, copy to
+  NumPy;
+* integer: the same predictor with ``subpixel=False`` (the cost of the refinement);
 * SIFT: OpenCV ``SIFT_create(nfeatures=1000).detectAndCompute`` on the same uint8 image.
 
 Wall time and process CPU time (all threads) are both reported: on a loaded machine the wall
@@ -115,6 +117,9 @@ def main() -> None:
     photos = load_photos(args.images)
     model, source = build_model(args.weights)
     pred = KeypointPredictor(model, device=device, max_keypoints=args.max_keypoints)
+    integer = KeypointPredictor(
+        model, device=device, max_keypoints=args.max_keypoints, subpixel=False
+    )
     sift = cv2.SIFT_create(nfeatures=args.max_keypoints)
     tensors = [torch.from_numpy(p).to(device, torch.float32).div(255)[None, None] for p in photos]
 
@@ -122,22 +127,25 @@ def main() -> None:
         with torch.inference_mode():
             return model(x)
 
-    clocks = {name: Clock(device) for name in ("forward", "extraction", "sift")}
+    clocks = {name: Clock(device) for name in ("forward", "extraction", "integer", "sift")}
     counts: list[int] = []
     sift_counts: list[int] = []
     for p, x in zip(photos, tensors):  # warm-up: oneDNN primitives, CUDA kernels, SIFT buffers
-        forward(x), pred(p), sift.detectAndCompute(p, None)
+        forward(x), pred(p), integer(p), sift.detectAndCompute(p, None)
     for _ in range(args.repeats):
         for c in clocks.values():
             c.new_repeat()
         for p, x in zip(photos, tensors):
             clocks["forward"](lambda x=x: forward(x))
             out = clocks["extraction"](lambda p=p: pred(p))
+            clocks["integer"](lambda p=p: integer(p))
             kp, _ = clocks["sift"](lambda p=p: sift.detectAndCompute(p, None))
             counts.append(len(out["keypoints"]))
             sift_counts.append(len(kp))
 
-    (fw, fc), (ew, ec), (sw, sc) = (clocks[k].ms() for k in ("forward", "extraction", "sift"))
+    (fw, fc), (ew, ec), (iw, ic), (sw, sc) = (
+        clocks[k].ms() for k in ("forward", "extraction", "integer", "sift")
+    )
     print(
         f"device {device}, torch {torch.get_num_threads()} threads, OpenCV "
         f"{cv2.getNumThreads()} threads; {len(photos)} photos at {SIZE[0]}×{SIZE[1]}, "
@@ -147,7 +155,9 @@ def main() -> None:
     print(f"{'':12s}{'wall ms':>10s}{'CPU ms':>10s}{'keypoints':>11s}")
     print(f"{'forward':12s}{fw:10.1f}{fc:10.1f}")
     print(f"{'extraction':12s}{ew:10.1f}{ec:10.1f}{statistics.fmean(counts):11.0f}")
+    print(f"{'integer':12s}{iw:10.1f}{ic:10.1f}")
     print(f"{'SIFT':12s}{sw:10.1f}{sc:10.1f}{statistics.fmean(sift_counts):11.0f}")
+    print(f"ratio sub-pixel ÷ integer extraction: wall {ew / iw:.3f}, CPU time {ec / ic:.3f}")
     print(f"ratio extraction ÷ forward: wall {ew / fw:.3f}, CPU time {ec / fc:.3f} (target ≤ 1.15)")
     print(f"ratio pointforge ÷ SIFT: wall {ew / sw:.2f}, CPU time {ec / sc:.2f}")
 
