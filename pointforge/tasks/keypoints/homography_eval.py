@@ -91,14 +91,7 @@ class HomographyEvalTask(KeypointTask):
         for method in self.cfg.homography_eval.methods:
             if method == "pointforge":
                 out[method] = KeypointPredictor(
-                    model,
-                    device=self.device,
-                    max_keypoints=det.max_keypoints,
-                    detection_threshold=det.detection_threshold,
-                    nms_radius=det.nms_radius,
-                    border=det.border,
-                    scales=det.scales,
-                    subpixel=det.subpixel,
+                    model, device=self.device, **det.predictor_options()
                 )
             else:
                 out[method] = OpenCVExtractor(method, max_keypoints=top, nms_radius=det.nms_radius)

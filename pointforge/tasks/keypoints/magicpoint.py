@@ -84,16 +84,7 @@ class KeypointTask(Task):
 
         check_options(KeypointPredictor, options, skip=("model", "device"))
         if cfg is not None and hasattr(cfg, "detection"):
-            det = cfg.detection
-            defaults = {
-                "max_keypoints": det.max_keypoints,
-                "detection_threshold": det.detection_threshold,
-                "nms_radius": det.nms_radius,
-                "border": det.border,
-                "scales": tuple(det.scales),
-                "subpixel": det.subpixel,
-            }
-            options = {**defaults, **options}
+            options = {**cfg.detection.predictor_options(), **options}
         return KeypointPredictor(model, device=device, **options)
 
     @classmethod

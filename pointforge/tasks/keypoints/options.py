@@ -31,6 +31,18 @@ class DetectionConfig:
     # (docs/keypoints.md, "Sub-pixel refinement"); false = the published integer keypoints.
     subpixel: bool = True
 
+    def predictor_options(self) -> dict[str, object]:
+        """These settings as ``KeypointPredictor`` keyword arguments (the names match), so the
+        stored-config predictor and the benchmark's predictor cannot drift apart."""
+        return {
+            "max_keypoints": self.max_keypoints,
+            "detection_threshold": self.detection_threshold,
+            "nms_radius": self.nms_radius,
+            "border": self.border,
+            "scales": tuple(self.scales),
+            "subpixel": self.subpixel,
+        }
+
 
 @dataclass(frozen=True)
 class EvalConfig:

@@ -108,14 +108,14 @@ def refine_subpixel(heatmap: torch.Tensor, keypoints: list[torch.Tensor]) -> lis
             f"{tuple(heatmap.shape)} and {len(keypoints)} sets"
         )
     _, h, w = heatmap.shape
-    log_heat = heatmap.float().clamp_min(1e-12).log()
     out = []
-    for logp, kp in zip(log_heat, keypoints, strict=True):  # loop over images only
+    for heat, kp in zip(heatmap.float(), keypoints, strict=True):  # loop over images only
         x, y = kp[:, 0].round().long(), kp[:, 1].round().long()
         xs = torch.stack([x - 1, x, x + 1]).clamp(0, w - 1)  # (3, N)
         ys = torch.stack([y - 1, y, y + 1]).clamp(0, h - 1)
-        row = logp[y[None], xs]  # (3, N): left, centre, right
-        col = logp[ys, x[None]]  # (3, N): above, centre, below
+        # Only the 5 gathered values per point are logged, not the whole map.
+        row = heat[y[None], xs].clamp_min(1e-12).log()  # (3, N): left, centre, right
+        col = heat[ys, x[None]].clamp_min(1e-12).log()  # (3, N): above, centre, below
         # On the image's edge an axis has one neighbour: it keeps its pixel (no extrapolation).
         dx = torch.where((x > 0) & (x < w - 1), _parabola_vertex(*row), 0.0)
         dy = torch.where((y > 0) & (y < h - 1), _parabola_vertex(*col), 0.0)
