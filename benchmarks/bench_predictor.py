@@ -1,23 +1,24 @@
-"""Keypoint predictor: full extraction ÷ network forward alone (target ≤ 1.15), and vs SIFT.
+"""Keypoint predictor on CPU/GPU: extraction ÷ forward (target ≤ 1.15), the layouts and
+precisions, SuperPoint-Lite, and SIFT, all timed in this run.
 
-All three are timed in this run on the same real photos (scikit-image samples, grey, resized to
-480×640 with ``cv2.INTER_AREA``), interleaved image by image so that background load hits them
-alike; each figure is the median over ``--repeats`` of the mean per image:
+Every method runs on the same real photos (scikit-image samples, grey, resized to 480×640 with
+``cv2.INTER_AREA``), interleaved image by image so that background load hits them alike; each
+figure is the median over ``--repeats`` of the mean per image:
 
-* forward: ``model(x)`` under ``inference_mode`` on the ready ``(1, 1, 480, 640)`` float tensor;
+* forward NCHW: ``model(x)`` on the ready ``(1, 1, 480, 640)`` float tensor, the plain layout;
+* forward: the same in the predictor's layout (channels-last on CPU, oneDNN's fast path);
 * extraction: ``predictor(image)`` on the uint8 image — conversion, forward, heatmap, NMS,
   border, threshold, top-k, sub-pixel refinement (the default), descriptor sampling, copy to
-  NumPy;
-* integer: the same predictor with ``subpixel=False`` (the cost of the refinement);
+  NumPy; "integer" is the same with ``subpixel=False``, "bf16" with ``precision="bf16"``;
+* lite fp32 / lite bf16: extraction with the SuperPoint-Lite weights (``--lite-weights``,
+  default the shipped ``superpoint_lite.pth`` when present);
 * SIFT: OpenCV ``SIFT_create(nfeatures=1000).detectAndCompute`` on the same uint8 image.
 
 Wall time and process CPU time (all threads) are both reported: on a loaded machine the wall
 time also counts waiting for a core, and ``--threads`` sets torch's and OpenCV's thread count.
-The shipped default weights are detector-only; then the descriptor head is randomly initialised
-(timing does not depend on its values), or pass ``--weights`` for a full SuperPoint checkpoint.
 
     python benchmarks/bench_predictor.py [--images 6] [--repeats 5] [--threads N]
-        [--max-keypoints 1000] [--device auto] [--weights CKPT]
+        [--max-keypoints 1000] [--device auto] [--weights CKPT] [--lite-weights CKPT]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from skimage import data as skdata
 
-from pointforge import DEFAULT_WEIGHTS
+from pointforge import DEFAULT_WEIGHTS, WEIGHTS_DIR
 from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS, to_grey
 from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint
@@ -107,6 +108,11 @@ def main() -> None:
     ap.add_argument("--max-keypoints", type=int, default=1000)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--weights", default=None, help="a SuperPoint checkpoint with descriptor head")
+    ap.add_argument(
+        "--lite-weights",
+        default=None,
+        help="a SuperPoint-Lite checkpoint (default: the shipped superpoint_lite.pth, if any)",
+    )
     args = ap.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -116,50 +122,86 @@ def main() -> None:
     )
     photos = load_photos(args.images)
     model, source = build_model(args.weights)
-    pred = KeypointPredictor(model, device=device, max_keypoints=args.max_keypoints)
-    integer = KeypointPredictor(
-        model, device=device, max_keypoints=args.max_keypoints, subpixel=False
-    )
-    sift = cv2.SIFT_create(nfeatures=args.max_keypoints)
+    model = model.to(device).eval()
+    k = args.max_keypoints
+    preds: dict[str, KeypointPredictor] = {
+        "extraction": KeypointPredictor(model, device=device, max_keypoints=k),
+        "integer": KeypointPredictor(model, device=device, max_keypoints=k, subpixel=False),
+        "bf16": KeypointPredictor(model, device=device, max_keypoints=k, precision="bf16"),
+    }
+    lite_path = args.lite_weights or WEIGHTS_DIR / "superpoint_lite.pth"
+    lite_source = "none"
+    if args.lite_weights is not None or (WEIGHTS_DIR / "superpoint_lite.pth").is_file():
+        lite, lite_source = build_model(str(lite_path))
+        preds["lite fp32"] = KeypointPredictor(lite, device=device, max_keypoints=k)
+        preds["lite bf16"] = KeypointPredictor(
+            lite, device=device, max_keypoints=k, precision="bf16"
+        )
+    sift = cv2.SIFT_create(nfeatures=k)
     tensors = [torch.from_numpy(p).to(device, torch.float32).div(255)[None, None] for p in photos]
+    layout = preds["extraction"]
 
-    def forward(x: torch.Tensor) -> object:
+    def forward_nchw(x: torch.Tensor) -> object:
         with torch.inference_mode():
             return model(x)
 
-    clocks = {name: Clock(device) for name in ("forward", "extraction", "integer", "sift")}
-    counts: list[int] = []
-    sift_counts: list[int] = []
+    def forward(x: torch.Tensor) -> object:
+        if layout.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            return layout.model(x)
+
+    names = ["forward NCHW", "forward", *preds, "SIFT"]
+    clocks = {name: Clock(device) for name in names}
+    counts: dict[str, list[int]] = {name: [] for name in names}
+
+    def run_all(p: np.ndarray, x: torch.Tensor, clocked: bool) -> None:
+        timed = {
+            "forward NCHW": lambda: forward_nchw(x),
+            "forward": lambda: forward(x),
+            **{name: (lambda pr=pr: pr(p)) for name, pr in preds.items()},
+            "SIFT": lambda: sift.detectAndCompute(p, None),
+        }
+        for name, fn in timed.items():
+            out = clocks[name](fn) if clocked else fn()
+            if clocked and name == "SIFT":
+                counts[name].append(len(out[0]))  # type: ignore[index]
+            elif clocked and name in preds:
+                counts[name].append(len(out["keypoints"]))  # type: ignore[index]
+
     for p, x in zip(photos, tensors):  # warm-up: oneDNN primitives, CUDA kernels, SIFT buffers
-        forward(x), pred(p), integer(p), sift.detectAndCompute(p, None)
+        run_all(p, x, clocked=False)
     for _ in range(args.repeats):
         for c in clocks.values():
             c.new_repeat()
         for p, x in zip(photos, tensors):
-            clocks["forward"](lambda x=x: forward(x))
-            out = clocks["extraction"](lambda p=p: pred(p))
-            clocks["integer"](lambda p=p: integer(p))
-            kp, _ = clocks["sift"](lambda p=p: sift.detectAndCompute(p, None))
-            counts.append(len(out["keypoints"]))
-            sift_counts.append(len(kp))
+            run_all(p, x, clocked=True)
 
-    (fw, fc), (ew, ec), (iw, ic), (sw, sc) = (
-        clocks[k].ms() for k in ("forward", "extraction", "integer", "sift")
-    )
+    ms = {name: clocks[name].ms() for name in names}
     print(
         f"device {device}, torch {torch.get_num_threads()} threads, OpenCV "
         f"{cv2.getNumThreads()} threads; {len(photos)} photos at {SIZE[0]}×{SIZE[1]}, "
         f"median of {args.repeats} repeats"
     )
-    print(f"model: SuperPoint + descriptor head, {source}")
-    print(f"{'':12s}{'wall ms':>10s}{'CPU ms':>10s}{'keypoints':>11s}")
-    print(f"{'forward':12s}{fw:10.1f}{fc:10.1f}")
-    print(f"{'extraction':12s}{ew:10.1f}{ec:10.1f}{statistics.fmean(counts):11.0f}")
-    print(f"{'integer':12s}{iw:10.1f}{ic:10.1f}")
-    print(f"{'SIFT':12s}{sw:10.1f}{sc:10.1f}{statistics.fmean(sift_counts):11.0f}")
-    print(f"ratio sub-pixel ÷ integer extraction: wall {ew / iw:.3f}, CPU time {ec / ic:.3f}")
-    print(f"ratio extraction ÷ forward: wall {ew / fw:.3f}, CPU time {ec / fc:.3f} (target ≤ 1.15)")
-    print(f"ratio pointforge ÷ SIFT: wall {ew / sw:.2f}, CPU time {ec / sc:.2f}")
+    print(f"model: SuperPoint + descriptor head, {source}; SuperPoint-Lite: {lite_source}")
+    print(f"{'':14s}{'wall ms':>10s}{'CPU ms':>10s}{'keypoints':>11s}{'÷ SIFT wall':>13s}")
+    sw = ms["SIFT"][0]
+    for name in names:
+        w, c = ms[name]
+        n = f"{statistics.fmean(counts[name]):11.0f}" if counts[name] else " " * 11
+        print(f"{name:14s}{w:10.1f}{c:10.1f}{n}{w / sw:13.2f}")
+
+    def ratio(a: str, b: str) -> str:
+        return f"wall {ms[a][0] / ms[b][0]:.3f}, CPU time {ms[a][1] / ms[b][1]:.3f}"
+
+    print(f"ratio extraction ÷ forward: {ratio('extraction', 'forward')} (target ≤ 1.15)")
+    print(f"ratio sub-pixel ÷ integer extraction: {ratio('extraction', 'integer')}")
+    print(f"ratio forward NCHW ÷ predictor layout: {ratio('forward NCHW', 'forward')}")
+    print(f"ratio fp32 ÷ bf16 extraction: {ratio('extraction', 'bf16')}")
+    print(f"ratio pointforge ÷ SIFT: {ratio('extraction', 'SIFT')}")
+    if "lite fp32" in preds:
+        print(f"ratio lite fp32 ÷ SIFT: {ratio('lite fp32', 'SIFT')}")
+        print(f"ratio lite bf16 ÷ SIFT: {ratio('lite bf16', 'SIFT')}")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ def _add_predictor_args(p: argparse.ArgumentParser) -> None:
         help="move keypoints off the pixel grid to a Gaussian fitted through each heatmap peak "
         "(more accurate homographies); --no-subpixel gives the published integer keypoints",
     )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="the network's arithmetic; bf16 about halves the CPU time on processors with "
+        "AVX-512 BF16, at a small accuracy cost (docs/keypoints.md, 'Speed on CPU')",
+    )
 
 
 def add_parsers(sub: Any) -> None:
@@ -158,6 +165,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         "border": args.border,
         "scales": tuple(args.scales),
         "subpixel": args.subpixel,
+        "precision": args.precision,
     }
     weights = args.weights or DEFAULT_WEIGHTS
     pred, task = open_predictor(weights, args.device, options, only_accepted=True)
@@ -233,6 +241,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         detection_threshold=args.threshold,
         scales=tuple(args.scales),
         subpixel=args.subpixel,
+        precision=args.precision,
     )
     if not getattr(pred.model, "has_descriptor", False):
         weights = args.weights if args.weights is not None else DEFAULT_WEIGHTS

@@ -9,6 +9,7 @@ separate ``bn*`` names so they never change the conv keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +19,28 @@ from pointforge.registry import MODELS
 
 ENCODER = ("conv1a", "conv1b", "conv2a", "conv2b", "conv3a", "conv3b", "conv4a", "conv4b")
 ENCODER_CHANNELS = (64, 64, 64, 64, 128, 128, 128, 128)
-# Max-pool 2×2 after these convs (every pair but the last): total stride 8.
-POOL_AFTER = ("conv1b", "conv2b", "conv3b")
+HEAD_CHANNELS = 256
 CELL = 8
 NUM_CLASSES = CELL * CELL + 1  # 64 pixel positions + 1 "no keypoint" dustbin
+# The CPU-fast variant (docs/keypoints.md, "SuperPoint-Lite"): three stages instead of four,
+# the first convolution at stride 2, half the channels up to H/4 and 128-wide heads: about
+# 1/6 of the multiply-adds per pixel (~14k vs ~85k), the same outputs and cell size.
+LITE_CHANNELS = (32, 32, 64, 64, 128, 128)
+LITE_HEAD_CHANNELS = 128
+
+
+def encoder_names(num_convs: int) -> tuple[str, ...]:
+    """``conv1a, conv1b, conv2a, ...`` for ``num_convs`` encoder convolutions (two per stage)."""
+    return tuple(f"conv{i // 2 + 1}{'ab'[i % 2]}" for i in range(num_convs))
+
+
+def stem_stride(num_stages: int) -> int:
+    """Stride of the first convolution so that the encoder's total stride is the 8-px cell:
+    a 2×2 max-pool follows every stage but the last, so 4 stages (the paper's) need stride 1
+    and 3 stages stride 2."""
+    if num_stages not in (2, 3, 4):
+        raise ValueError(f"SuperPoint encoders have 2 to 4 stages of two convs, got {num_stages}")
+    return CELL // 2 ** (num_stages - 1)
 
 
 class SuperPoint(nn.Module):
@@ -30,29 +49,47 @@ class SuperPoint(nn.Module):
     Input ``(B, 1, H, W)`` grey in [0, 1] with H, W multiples of 8. Output dict:
     ``logits`` ``(B, 65, H/8, W/8)`` and, with ``descriptor=True``, ``descriptors``
     ``(B, D, H/8, W/8)`` L2-normalised over D.
+
+    ``channels`` (two per stage) and ``head_channels`` size the network; the defaults are the
+    paper's. Fewer stages start with a strided convolution (:func:`stem_stride`), so every
+    variant keeps the 8-px cell and the parameter names, and the architecture can be read back
+    from a state dict (:func:`architecture_of`).
     """
 
     def __init__(
-        self, descriptor: bool = True, descriptor_dim: int = 256, batchnorm: bool = False
+        self,
+        descriptor: bool = True,
+        descriptor_dim: int = 256,
+        batchnorm: bool = False,
+        channels: tuple[int, ...] = ENCODER_CHANNELS,
+        head_channels: int = HEAD_CHANNELS,
     ) -> None:
         super().__init__()
+        if len(channels) % 2:
+            raise ValueError(f"SuperPoint channels come in pairs (two convs per stage): {channels}")
         self.has_descriptor = descriptor
         self.batchnorm = batchnorm
+        self.encoder = encoder_names(len(channels))
+        self.stride = stem_stride(len(channels) // 2)
+        # Max-pool 2×2 after the second conv of every stage but the last.
+        self.pool_after = self.encoder[1:-2:2]
         c_in = 1
-        for name, c_out in zip(ENCODER, ENCODER_CHANNELS):
-            setattr(self, name, nn.Conv2d(c_in, c_out, 3, padding=1))
+        for i, (name, c_out) in enumerate(zip(self.encoder, channels)):
+            stride = self.stride if i == 0 else 1
+            setattr(self, name, nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1))
             if batchnorm:
                 setattr(self, "bn" + name[4:], nn.BatchNorm2d(c_out))
             c_in = c_out
-        self.convPa = nn.Conv2d(128, 256, 3, padding=1)
-        self.convPb = nn.Conv2d(256, NUM_CLASSES, 1)
+        h = head_channels
+        self.convPa = nn.Conv2d(c_in, h, 3, padding=1)
+        self.convPb = nn.Conv2d(h, NUM_CLASSES, 1)
         if batchnorm:
-            self.bnPa, self.bnPb = nn.BatchNorm2d(256), nn.BatchNorm2d(NUM_CLASSES)
+            self.bnPa, self.bnPb = nn.BatchNorm2d(h), nn.BatchNorm2d(NUM_CLASSES)
         if descriptor:
-            self.convDa = nn.Conv2d(128, 256, 3, padding=1)
-            self.convDb = nn.Conv2d(256, descriptor_dim, 1)
+            self.convDa = nn.Conv2d(c_in, h, 3, padding=1)
+            self.convDb = nn.Conv2d(h, descriptor_dim, 1)
             if batchnorm:
-                self.bnDa, self.bnDb = nn.BatchNorm2d(256), nn.BatchNorm2d(descriptor_dim)
+                self.bnDa, self.bnDb = nn.BatchNorm2d(h), nn.BatchNorm2d(descriptor_dim)
 
     def _conv(self, name: str, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
         x = getattr(self, name)(x)
@@ -61,7 +98,7 @@ class SuperPoint(nn.Module):
         return F.relu(x, inplace=True) if relu else x
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, H, W)`` → shared features ``(B, 128, H/8, W/8)``."""
+        """``(B, 1, H, W)`` → shared features ``(B, C, H/8, W/8)`` (C = 128 for both variants)."""
         if image.ndim != 4 or image.shape[1] != 1:
             raise ValueError(f"SuperPoint expects (B, 1, H, W) images, got {tuple(image.shape)}")
         h, w = image.shape[-2:]
@@ -71,9 +108,9 @@ class SuperPoint(nn.Module):
                 f"{tuple(image.shape)}; pad or resize first (the predictor does this)"
             )
         x = image
-        for name in ENCODER:
+        for name in self.encoder:
             x = self._conv(name, x)
-            if name in POOL_AFTER:
+            if name in self.pool_after:
                 x = F.max_pool2d(x, 2)
         return x
 
@@ -84,6 +121,22 @@ class SuperPoint(nn.Module):
             desc = self._conv("convDb", self._conv("convDa", feats), relu=False)
             out["descriptors"] = F.normalize(desc, p=2, dim=1)
         return out
+
+
+def architecture_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """:class:`SuperPoint` keyword arguments that fit ``state``: descriptor head and its size,
+    BatchNorm, encoder channels and head width, all read from the weight shapes (the stem
+    stride follows from the number of stages), so any variant's checkpoint rebuilds itself."""
+    convs = [n for n in encoder_names(8) if f"{n}.weight" in state]
+    return {
+        "descriptor": "convDa.weight" in state,
+        "descriptor_dim": state["convDb.weight"].shape[0] if "convDb.weight" in state else 256,
+        "batchnorm": any(k.startswith("bn") for k in state),
+        "channels": tuple(int(state[f"{n}.weight"].shape[0]) for n in convs),
+        "head_channels": int(state["convPa.weight"].shape[0])
+        if "convPa.weight" in state
+        else HEAD_CHANNELS,
+    }
 
 
 @dataclass(frozen=True)
@@ -105,3 +158,16 @@ def magicpoint(batchnorm: bool = False) -> SuperPoint:
 def superpoint(batchnorm: bool = False, descriptor_dim: int = 256) -> SuperPoint:
     """Detector + descriptor SuperPoint."""
     return SuperPoint(descriptor=True, descriptor_dim=descriptor_dim, batchnorm=batchnorm)
+
+
+@MODELS.register("superpoint_lite", params=SuperPointParams)
+def superpoint_lite(batchnorm: bool = False, descriptor_dim: int = 256) -> SuperPoint:
+    """The CPU-fast SuperPoint (:data:`LITE_CHANNELS`), trained by distillation from the full
+    network (task ``superpoint_distill``)."""
+    return SuperPoint(
+        descriptor=True,
+        descriptor_dim=descriptor_dim,
+        batchnorm=batchnorm,
+        channels=LITE_CHANNELS,
+        head_channels=LITE_HEAD_CHANNELS,
+    )

@@ -72,3 +72,57 @@ def test_channels_last_gives_same_result() -> None:
         x.contiguous(memory_format=torch.channels_last)
     )
     assert torch.allclose(ref, cl["logits"], atol=1e-4)
+
+
+def test_lite_variant_keeps_the_cell_and_outputs_with_a_strided_stem() -> None:
+    from pointforge.models.superpoint import LITE_CHANNELS, superpoint_lite
+
+    lite, full = superpoint_lite(), superpoint()
+    assert lite.stride == 2 and lite.pool_after == ("conv1b", "conv2b")
+    assert full.stride == 1 and full.pool_after == ("conv1b", "conv2b", "conv3b")
+    out = lite(torch.rand(2, 1, 120, 160))
+    assert out["logits"].shape == (2, 65, 15, 20)
+    assert out["descriptors"].shape == (2, 256, 15, 20)
+    assert torch.allclose(out["descriptors"].norm(dim=1), torch.ones(2, 15, 20), atol=1e-5)
+    assert [lite.state_dict()[f"{n}.weight"].shape[0] for n in lite.encoder] == list(LITE_CHANNELS)
+    # The same parameter names as the full network, fewer of each.
+    assert set(lite.state_dict()) == set(full.state_dict()) - {"conv4a.weight", "conv4a.bias"} - {
+        "conv4b.weight",
+        "conv4b.bias",
+    }
+    n_lite = sum(p.numel() for p in lite.parameters())
+    assert n_lite < 0.5 * sum(p.numel() for p in full.parameters())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        superpoint,
+        magicpoint,
+        lambda: SuperPoint(batchnorm=True),
+        lambda: SuperPoint(descriptor_dim=64, channels=(16, 16, 32, 32), head_channels=32),
+    ],
+)
+def test_architecture_is_read_back_from_the_state_dict(make) -> None:  # type: ignore[no-untyped-def]
+    """Any variant's weights rebuild the same network (the predictor and ``detect`` rely on
+    this to open a SuperPoint-Lite checkpoint without being told its shape)."""
+    from pointforge.models.superpoint import architecture_of, superpoint_lite
+
+    for model in (make(), superpoint_lite()):
+        model.eval()
+        again = SuperPoint(**architecture_of(model.state_dict()))
+        again.load_state_dict(model.state_dict(), strict=True)
+        again.eval()
+        x = torch.rand(1, 1, 64, 80)
+        with torch.no_grad():
+            a, b = model(x), again(x)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_bad_channel_layouts_are_refused() -> None:
+    with pytest.raises(ValueError, match="in pairs"):
+        SuperPoint(channels=(32, 32, 64))
+    with pytest.raises(ValueError, match="2 to 4 stages"):
+        SuperPoint(channels=(8,) * 10)

@@ -13,7 +13,7 @@ from pointforge.config.schema import Config
 from pointforge.config.validate import need
 from pointforge.evaluation.homography import HomographyEvalConfig
 from pointforge.geometry.homography import HomographyConfig
-from pointforge.tasks.keypoints.postprocess import SCALES_RULE, scales_valid
+from pointforge.tasks.keypoints.postprocess import PRECISIONS, SCALES_RULE, scales_valid
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ class DetectionConfig:
     # Keypoints moved off the pixel grid to a Gaussian fitted through each heatmap peak
     # (docs/keypoints.md, "Sub-pixel refinement"); false = the published integer keypoints.
     subpixel: bool = True
+    # The network's arithmetic: fp32 or bf16 (about half the CPU time on AVX-512 BF16
+    # processors; docs/keypoints.md, "Speed on CPU").
+    precision: str = "fp32"
 
     def predictor_options(self) -> dict[str, object]:
         """These settings as ``KeypointPredictor`` keyword arguments (the names match), so the
@@ -41,6 +44,7 @@ class DetectionConfig:
             "border": self.border,
             "scales": tuple(self.scales),
             "subpixel": self.subpixel,
+            "precision": self.precision,
         }
 
 
@@ -146,6 +150,28 @@ class SuperPointOptions:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Teacher → student distillation (task ``superpoint_distill``; docs/keypoints.md,
+    "SuperPoint-Lite"). The student learns the teacher's outputs on the training pairs: the
+    65-way cell distribution (KL divergence) and the descriptors (1 − cosine), per valid cell."""
+
+    # Weights of the teacher (a SuperPoint with a descriptor head); null = the shipped one.
+    teacher: str | None = None
+    detector_weight: float = 1.0
+    descriptor_weight: float = 1.0
+    # Weight of the paper's label losses (detector CE on the labels + descriptor hinge) added
+    # to the distillation terms; 0 = pure distillation (labels are still read, unused).
+    label_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class DistillOptions(SuperPointOptions):
+    """Sections of task ``superpoint_distill``: those of ``superpoint`` plus ``distill``."""
+
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+@dataclass(frozen=True)
 class HomographyEvalOptions:
     """Sections of task ``homography_eval`` (evaluation only)."""
 
@@ -168,6 +194,11 @@ def check_image_size(cfg: Config) -> None:
 def check_detection(cfg: Config) -> None:
     d = cfg.detection
     need(scales_valid(d.scales), "detection.scales", f"{SCALES_RULE}, got {list(d.scales)}")
+    need(
+        d.precision in PRECISIONS,
+        "detection.precision",
+        f"must be one of {list(PRECISIONS)}, got {d.precision!r}",
+    )
     need(d.nms_radius >= 0, "detection.nms_radius", "must be >= 0")
     need(d.border >= 0, "detection.border", "must be >= 0")
     need(
@@ -248,3 +279,16 @@ def check_descriptor_loss(cfg: Config) -> None:
             f"data.{key}",
             f"must be set for task superpoint (make it with `{how}`)",
         )
+
+
+def check_distill(cfg: Config) -> None:
+    """Distillation weights are non-negative and at least one term is on."""
+    d = cfg.distill
+    for key in ("detector_weight", "descriptor_weight", "label_weight"):
+        value = getattr(d, key)
+        need(value >= 0, f"distill.{key}", f"must be >= 0, got {value}")
+    need(
+        d.detector_weight + d.descriptor_weight + d.label_weight > 0,
+        "distill.detector_weight",
+        "all three distill weights are 0: nothing to train",
+    )

@@ -14,6 +14,9 @@ CELL = 8
 # Multi-scale detection (docs/keypoints.md, "Multi-scale detection"): the factors the heatmap is
 # fused over. 1.0 must be among them: keypoint coordinates and descriptors come from it.
 SCALES_RULE = "must be distinct factors in (0, 4] that include 1.0"
+# The network's arithmetic in the predictor (docs/keypoints.md, "Speed on CPU"); the heatmap,
+# NMS and descriptor sampling stay float32 whichever is chosen.
+PRECISIONS = ("fp32", "bf16")
 
 
 def scales_valid(scales: tuple[float, ...]) -> bool:

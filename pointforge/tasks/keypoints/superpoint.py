@@ -98,11 +98,14 @@ class SuperPointTask(KeypointTask):
         return DATASETS.build(d.name, **kwargs)
 
     def training_step(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        a, b = batch["image"], batch["warped_image"]  # (B, 1, H, W) each
-        n = a.shape[0]
-        images = self.model_input(torch.cat([a, b]))
-        height, width = images.shape[-2:]
-        out = model(images)
+        images = self.model_input(torch.cat([batch["image"], batch["warped_image"]]))
+        return self.label_losses(model(images), batch)
+
+    def label_losses(
+        self, out: dict[str, torch.Tensor], batch: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """The paper's three losses of one forward ``out`` of ``cat([A, B])``."""
+        n, _, height, width = batch["image"].shape  # (B, 1, H, W) each of A and B
         logits, desc = out["logits"], out["descriptors"]  # (2B, 65, Hc, Wc), (2B, D, Hc, Wc)
         points = list(batch["points"]) + list(batch["warped_points"])
         labels = keypoint_map_to_labels(points_to_keypoint_map(points, height, width))

@@ -227,3 +227,35 @@ def test_multiscale_heatmap_is_the_mean_of_the_rescaled_heatmaps(shipped_sp: Sup
 def test_bad_scales_are_refused(shipped_sp: SuperPoint, scales: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match=r"scales must be distinct factors .* include 1\.0"):
         KeypointPredictor(shipped_sp, "cpu", scales=scales)
+
+
+def test_cpu_predictor_runs_a_channels_last_copy_and_leaves_the_model_alone(
+    shipped_sp: SuperPoint,
+) -> None:
+    """The periodic benchmark builds a predictor from the model being trained: converting that
+    model in place would change the rounding of its later training steps."""
+    from pointforge.tasks.keypoints.postprocess import logits_to_heatmap
+
+    pred = KeypointPredictor(shipped_sp, "cpu")
+    assert pred.model is not shipped_sp
+    assert pred.model.conv1b.weight.is_contiguous(memory_format=torch.channels_last)
+    assert shipped_sp.conv1b.weight.is_contiguous()
+    grey = cv2.resize(skdata.camera(), (160, 120), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(grey).float().div(255.0)[None, None]
+    with torch.inference_mode():
+        want = logits_to_heatmap(shipped_sp(x)["logits"])
+    torch.testing.assert_close(pred.heatmap(x), want, rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_precision_finds_nearly_the_same_keypoints(shipped_sp: SuperPoint) -> None:
+    """bf16 keeps ~3 significant digits in the network; the strong keypoints must survive it."""
+    grey = cv2.resize(skdata.camera(), (320, 240), interpolation=cv2.INTER_AREA)
+    ref = KeypointPredictor(shipped_sp, "cpu", max_keypoints=100)(grey)
+    low = KeypointPredictor(shipped_sp, "cpu", max_keypoints=100, precision="bf16")(grey)
+    assert low["keypoints"].dtype == np.float32 and low["descriptors"].dtype == np.float32
+    assert len(ref["keypoints"]) == 100 and len(low["keypoints"]) == 100
+    dist = np.linalg.norm(ref["keypoints"][:, None] - low["keypoints"][None], axis=-1)
+    assert (dist.min(axis=1) < 1.0).mean() >= 0.9  # 0.98 measured
+    assert not np.array_equal(ref["scores"], low["scores"])  # bf16 did run
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\]"):
+        KeypointPredictor(shipped_sp, "cpu", precision="fp16")
