@@ -93,6 +93,19 @@ def test_dynamic_export_matches_pytorch_at_two_sizes(tmp_path, ort):
         assert diffs["heatmap"] <= ATOL and diffs["descriptors"] <= ATOL, (b, h, w, diffs)
 
 
+def test_lite_variant_exports_with_its_strided_stem(tmp_path, ort):
+    """SuperPoint-Lite (stride-2 first conv, 3 stages): same graph outputs, same agreement,
+    at two sizes of a dynamic export."""
+    from pointforge.models.superpoint import superpoint_lite
+
+    torch.manual_seed(4)
+    model = superpoint_lite().eval()
+    path = export_onnx(model, tmp_path / "lite.onnx", H, W, dynamic=True)
+    for b, h, w in [(1, H, W), (2, 40, 24)]:
+        diffs = verify_onnx(path, model, _images(b, h, w))
+        assert diffs["heatmap"] <= ATOL and diffs["descriptors"] <= ATOL, (b, h, w, diffs)
+
+
 def test_torchscript_exporter_detector_only_opset_17(tmp_path, ort):
     model = _superpoint(seed=4, descriptor=False)
     path = export_onnx(
