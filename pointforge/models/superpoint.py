@@ -63,12 +63,17 @@ class SuperPoint(nn.Module):
         batchnorm: bool = False,
         channels: tuple[int, ...] = ENCODER_CHANNELS,
         head_channels: int = HEAD_CHANNELS,
+        output_batchnorm: bool = True,
     ) -> None:
         super().__init__()
         if len(channels) % 2:
             raise ValueError(f"SuperPoint channels come in pairs (two convs per stage): {channels}")
         self.has_descriptor = descriptor
         self.batchnorm = batchnorm
+        # BatchNorm also on the two output convs (convPb, convDb): the published BN variant's
+        # layout. Off, the logits keep a free offset, which a student trained from scratch
+        # needs to match a teacher's ~90 % "no keypoint" cells (docs/keypoints.md).
+        self.output_batchnorm = batchnorm and output_batchnorm
         self.encoder = encoder_names(len(channels))
         self.stride = stem_stride(len(channels) // 2)
         # Max-pool 2×2 after the second conv of every stage but the last.
@@ -84,17 +89,22 @@ class SuperPoint(nn.Module):
         self.convPa = nn.Conv2d(c_in, h, 3, padding=1)
         self.convPb = nn.Conv2d(h, NUM_CLASSES, 1)
         if batchnorm:
-            self.bnPa, self.bnPb = nn.BatchNorm2d(h), nn.BatchNorm2d(NUM_CLASSES)
+            self.bnPa = nn.BatchNorm2d(h)
+        if self.output_batchnorm:
+            self.bnPb = nn.BatchNorm2d(NUM_CLASSES)
         if descriptor:
             self.convDa = nn.Conv2d(c_in, h, 3, padding=1)
             self.convDb = nn.Conv2d(h, descriptor_dim, 1)
             if batchnorm:
-                self.bnDa, self.bnDb = nn.BatchNorm2d(h), nn.BatchNorm2d(descriptor_dim)
+                self.bnDa = nn.BatchNorm2d(h)
+            if self.output_batchnorm:
+                self.bnDb = nn.BatchNorm2d(descriptor_dim)
 
     def _conv(self, name: str, x: torch.Tensor, relu: bool = True) -> torch.Tensor:
         x = getattr(self, name)(x)
-        if self.batchnorm:
-            x = getattr(self, "bn" + name[4:])(x)
+        bn = getattr(self, "bn" + name[4:], None)
+        if bn is not None:
+            x = bn(x)
         return F.relu(x, inplace=True) if relu else x
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
@@ -132,6 +142,7 @@ def architecture_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
         "descriptor": "convDa.weight" in state,
         "descriptor_dim": state["convDb.weight"].shape[0] if "convDb.weight" in state else 256,
         "batchnorm": any(k.startswith("bn") for k in state),
+        "output_batchnorm": "bnPb.weight" in state,
         "channels": tuple(int(state[f"{n}.weight"].shape[0]) for n in convs),
         "head_channels": int(state["convPa.weight"].shape[0])
         if "convPa.weight" in state
@@ -170,4 +181,5 @@ def superpoint_lite(batchnorm: bool = False, descriptor_dim: int = 256) -> Super
         batchnorm=batchnorm,
         channels=LITE_CHANNELS,
         head_channels=LITE_HEAD_CHANNELS,
+        output_batchnorm=False,
     )

@@ -101,6 +101,7 @@ def test_lite_variant_keeps_the_cell_and_outputs_with_a_strided_stem() -> None:
         magicpoint,
         lambda: SuperPoint(batchnorm=True),
         lambda: SuperPoint(descriptor_dim=64, channels=(16, 16, 32, 32), head_channels=32),
+        lambda: SuperPoint(batchnorm=True, output_batchnorm=False),
     ],
 )
 def test_architecture_is_read_back_from_the_state_dict(make) -> None:  # type: ignore[no-untyped-def]
@@ -126,3 +127,17 @@ def test_bad_channel_layouts_are_refused() -> None:
         SuperPoint(channels=(32, 32, 64))
     with pytest.raises(ValueError, match="2 to 4 stages"):
         SuperPoint(channels=(8,) * 10)
+
+
+def test_lite_batchnorm_leaves_the_output_convs_free() -> None:
+    """A BatchNorm on the logits would normalise away the large "no keypoint" offset a
+    distilled student must match; the Lite BN variant normalises every conv but the two 1x1
+    output convs, and its checkpoint says so by its keys."""
+    from pointforge.models.superpoint import architecture_of, superpoint_lite
+
+    keys = set(superpoint_lite(batchnorm=True).state_dict())
+    assert "bn1a.weight" in keys and "bnPa.weight" in keys and "bnDa.weight" in keys
+    assert "bnPb.weight" not in keys and "bnDb.weight" not in keys
+    arch = architecture_of(superpoint_lite(batchnorm=True).state_dict())
+    assert arch["batchnorm"] and not arch["output_batchnorm"]
+    assert {"bnPb.weight", "bnDb.weight"} <= set(superpoint(batchnorm=True).state_dict())

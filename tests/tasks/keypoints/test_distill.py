@@ -132,6 +132,7 @@ def test_a_copy_of_the_teacher_has_nothing_to_learn(data: dict[str, Path], tmp_p
         data,
         out,
         "model.name=superpoint",
+        "model.batchnorm=false",
         f"model.weights={SUPERPOINT_WEIGHTS}",
         "train.amp='off'",
         "solver.max_iter=1",
