@@ -50,8 +50,12 @@ def from_dict(schema: type[T], data: dict[str, Any], prefix: str = "") -> T:
     for name, f in fields.items():
         if name not in data:
             continue
-        value = _convert(data[name], hints[name], f"{prefix}{name}")
         choices = f.metadata.get("choices")
+        raw = data[name]
+        # YAML 1.1 reads a bare `off` / `on` as false / true: `train.amp=off` means the choice.
+        if isinstance(raw, bool) and choices is not None and ("on" if raw else "off") in choices:
+            raw = "on" if raw else "off"
+        value = _convert(raw, hints[name], f"{prefix}{name}")
         if choices is not None and value not in choices:
             raise ConfigError(
                 f"config key '{prefix}{name}' must be one of {list(choices)}, got {value!r}."

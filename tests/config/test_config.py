@@ -67,6 +67,19 @@ def test_choices_and_values_are_checked() -> None:
         load_config(None, [*MP, "data.image_size=[120, 161]"])
 
 
+def test_bare_off_means_the_choice_not_a_boolean(tmp_path: Path) -> None:
+    """YAML 1.1 reads `off` as false; for a key whose choices include "off" that is the choice
+    (`train.amp=off`), on the command line and in a file. Elsewhere a bool stays an error."""
+    assert load_config(None, ["task=magicpoint", "train.amp=off"]).train.amp == "off"
+    path = tmp_path / "c.yaml"
+    path.write_text("task: magicpoint\ntrain:\n  amp: off\n")
+    assert load_config(path, []).train.amp == "off"
+    with pytest.raises(ConfigError, match=r"train\.amp.*got bool"):
+        load_config(None, ["task=magicpoint", "train.amp=true"])
+    with pytest.raises(ConfigError, match=r"solver\.optimizer.*got bool"):
+        load_config(None, ["task=magicpoint", "solver.optimizer=off"])
+
+
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config file not found: .*nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
