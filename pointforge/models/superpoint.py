@@ -171,8 +171,18 @@ def superpoint(batchnorm: bool = False, descriptor_dim: int = 256) -> SuperPoint
     return SuperPoint(descriptor=True, descriptor_dim=descriptor_dim, batchnorm=batchnorm)
 
 
-@MODELS.register("superpoint_lite", params=SuperPointParams)
-def superpoint_lite(batchnorm: bool = False, descriptor_dim: int = 256) -> SuperPoint:
+@dataclass(frozen=True)
+class SuperPointLiteParams:
+    """``model.*`` keys of SuperPoint-Lite."""
+
+    # BatchNorm after every conv but the 1x1 output convs: on by default because the slim
+    # network barely trains without it (docs/keypoints.md, "SuperPoint-Lite"), and the shipped
+    # superpoint_lite.pth has it.
+    batchnorm: bool = True
+
+
+@MODELS.register("superpoint_lite", params=SuperPointLiteParams)
+def superpoint_lite(batchnorm: bool = True, descriptor_dim: int = 256) -> SuperPoint:
     """The CPU-fast SuperPoint (:data:`LITE_CHANNELS`), trained by distillation from the full
     network (task ``superpoint_distill``)."""
     return SuperPoint(

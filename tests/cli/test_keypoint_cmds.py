@@ -105,25 +105,26 @@ def known_homography(size: int, angle_deg: float, scale: float, tilt: float) -> 
     return H / H[2, 2]
 
 
+@pytest.mark.parametrize(
+    ("name", "precision"), [("superpoint.pth", "fp32"), ("superpoint_lite.pth", "bf16")]
+)
 def test_match_recovers_a_known_homography_with_the_shipped_weights(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, precision: str
 ) -> None:
     """The issue's acceptance check: two views of a scikit-image photo, one warped by a known
-    H (15 degrees, x0.85, a perspective tilt), matched by the shipped default weights; the
-    estimated H must be within 3 px mean corner error."""
+    H (15 degrees, x0.85, a perspective tilt), matched by the shipped SuperPoint (float32) and
+    the shipped SuperPoint-Lite (bf16, its CPU-fast setting); the estimated H must be within
+    3 px mean corner error."""
     import pointforge
 
-    weights = pointforge.DEFAULT_WEIGHTS
-    from pointforge.models.loading import read_state_dict
-
-    if "convDa.weight" not in read_state_dict(weights):
-        pytest.skip(f"{weights.name} is detector-only; matching needs the shipped SuperPoint")
+    weights = pointforge.WEIGHTS_DIR / name
     photo = skdata.camera()
     H = known_homography(photo.shape[0], 15.0, 0.85, 1e-4)
     cv2.imwrite(str(tmp_path / "a.png"), photo)
     cv2.imwrite(str(tmp_path / "b.png"), cv2.warpPerspective(photo, H, photo.shape[::-1]))
     np.savetxt(tmp_path / "H.txt", H)
     argv = ["match", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--device", "cpu"]
+    argv += ["--weights", str(weights), "--precision", precision]
     argv += ["--out", str(tmp_path / "m.png"), "--true-homography", str(tmp_path / "H.txt")]
     assert main(argv) == 0
     text = capsys.readouterr().out
