@@ -78,7 +78,9 @@ def test_lite_variant_keeps_the_cell_and_outputs_with_a_strided_stem() -> None:
     from pointforge.models.superpoint import LITE_CHANNELS, SuperPointLiteParams, superpoint_lite
 
     # BatchNorm is the Lite default (it barely trains without); the shipped file has it.
-    assert SuperPointLiteParams().batchnorm and any(k.startswith("bn") for k in superpoint_lite().state_dict())
+    assert SuperPointLiteParams().batchnorm and any(
+        k.startswith("bn") for k in superpoint_lite().state_dict()
+    )
     lite, full = superpoint_lite(batchnorm=False), superpoint()
     assert lite.stride == 2 and lite.pool_after == ("conv1b", "conv2b")
     assert full.stride == 1 and full.pool_after == ("conv1b", "conv2b", "conv3b")
