@@ -150,6 +150,26 @@ def architecture_of(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     }
 
 
+def model_overrides_for(state: dict[str, torch.Tensor]) -> str | None:
+    """The ``model.*`` overrides that build a network fitting ``state`` (e.g.
+    ``"model.name=superpoint_lite model.batchnorm=true"``), or ``None`` when it is no registered
+    SuperPoint shape.
+
+    Why: a checkpoint evaluated with the wrong ``model.name`` fails on 50 key names; naming the
+    right overrides in that error is what the user needs."""
+    if "conv1a.weight" not in state or "convPa.weight" not in state:
+        return None
+    arch = architecture_of(state)
+    shape = (arch["channels"], arch["head_channels"])
+    if shape == (LITE_CHANNELS, LITE_HEAD_CHANNELS) and arch["descriptor"]:
+        name = "superpoint_lite"
+    elif shape == (ENCODER_CHANNELS, HEAD_CHANNELS):
+        name = "superpoint" if arch["descriptor"] else "magicpoint"
+    else:
+        return None
+    return f"model.name={name} model.batchnorm={str(arch['batchnorm']).lower()}"
+
+
 @dataclass(frozen=True)
 class SuperPointParams:
     """``model.*`` keys of the SuperPoint family."""

@@ -110,3 +110,16 @@ def test_detection_subpixel_reaches_the_benchmarked_predictor(subpixel: bool) ->
     ]
     task = HomographyEvalTask(load_config(CONFIG, overrides), torch.device("cpu"))
     assert task.extractors(task.build_model())["pointforge"].subpixel is subpixel
+
+
+def test_weights_of_another_superpoint_shape_name_the_overrides_that_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Evaluating the shipped SuperPoint-Lite with the config's model.name=superpoint fails on
+    dozens of key names; the error must say which model keys fit the file."""
+    argv = ["eval", CONFIG, "--weights", str(pointforge.WEIGHTS_DIR / "superpoint_lite.pth")]
+    argv += ["model.name=superpoint", "device=cpu", "--output-dir", str(tmp_path / "out")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "superpoint_lite.pth do not fit model SuperPoint" in err
+    assert "these weights fit model.name=superpoint_lite model.batchnorm=true" in err

@@ -145,3 +145,21 @@ def test_lite_batchnorm_leaves_the_output_convs_free() -> None:
     arch = architecture_of(superpoint_lite(batchnorm=True).state_dict())
     assert arch["batchnorm"] and not arch["output_batchnorm"]
     assert {"bnPb.weight", "bnDb.weight"} <= set(superpoint(batchnorm=True).state_dict())
+
+
+def test_model_overrides_are_read_from_the_weights_shape() -> None:
+    from pointforge.models.superpoint import model_overrides_for, superpoint_lite
+
+    assert model_overrides_for(superpoint().state_dict()) == (
+        "model.name=superpoint model.batchnorm=false"
+    )
+    assert model_overrides_for(magicpoint(batchnorm=True).state_dict()) == (
+        "model.name=magicpoint model.batchnorm=true"
+    )
+    assert model_overrides_for(superpoint_lite().state_dict()) == (
+        "model.name=superpoint_lite model.batchnorm=true"
+    )
+    # Shapes no registered model has, and other networks' weights: no suggestion.
+    odd = SuperPoint(channels=(16, 16, 32, 32), head_channels=32)
+    assert model_overrides_for(odd.state_dict()) is None
+    assert model_overrides_for({"fc.weight": torch.zeros(2, 2)}) is None

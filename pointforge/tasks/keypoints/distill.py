@@ -27,11 +27,10 @@ from torch import nn
 
 import pointforge
 from pointforge.config.schema import Config
-from pointforge.models.build import build_model
 from pointforge.models.loading import read_state_dict
 from pointforge.registry import TASKS
 from pointforge.tasks.keypoints.labels import valid_mask_to_cells
-from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS
+from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS, build_keypoint_model
 from pointforge.tasks.keypoints.options import DistillOptions, check_distill
 from pointforge.tasks.keypoints.predictor import build_model_for_state_dict
 from pointforge.tasks.keypoints.superpoint import SuperPointTask
@@ -76,7 +75,7 @@ class SuperPointDistillTask(SuperPointTask):
         # The student starts fresh (no MagicPoint detector fits the Lite shape) or from
         # model.weights; a full-size student may start from a MagicPoint, whose missing
         # descriptor head stays fresh as in task superpoint.
-        model = build_model(self.cfg, self.device, reinit=DESCRIPTOR_KEYS)
+        model = build_keypoint_model(self.cfg, self.device, reinit=DESCRIPTOR_KEYS)
         if not getattr(model, "has_descriptor", False):
             raise ValueError(
                 f"task superpoint_distill needs a student with a descriptor head, not "

@@ -27,9 +27,12 @@ from pointforge.data.datasets.hpatches import HPatches
 from pointforge.evaluation.extractors import Extractor, OpenCVExtractor
 from pointforge.evaluation.homography import PairSet, run_benchmark, summarize_all
 from pointforge.evaluation.report import format_tables, write_report
-from pointforge.models.build import build_model
 from pointforge.registry import TASKS
-from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS, KeypointTask
+from pointforge.tasks.keypoints.magicpoint import (
+    DESCRIPTOR_KEYS,
+    KeypointTask,
+    build_keypoint_model,
+)
 from pointforge.tasks.keypoints.options import HomographyEvalOptions, check_homography_eval
 from pointforge.tasks.keypoints.predictor import KeypointPredictor
 
@@ -53,7 +56,7 @@ class HomographyEvalTask(KeypointTask):
         """The network named by ``model.name`` (``magicpoint`` detector-only, ``superpoint``
         with descriptors) with ``model.weights`` (``pointforge eval`` sets them from
         ``--weights``); a detector-only model ignores a descriptor head in the weights."""
-        return build_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
+        return build_keypoint_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
 
     def build_train_loader(self, start_iter: int) -> Iterator[dict[str, Any]]:
         raise ValueError(EVAL_ONLY)

@@ -22,12 +22,14 @@ from torch import nn
 import pointforge.data.datasets.photo_folder
 import pointforge.data.datasets.synthetic_shapes
 import pointforge.models.superpoint  # noqa: F401  (registers the datasets and models)
-from pointforge.config.compose import replace_section
+from pointforge.config.compose import own_keys, replace_section
 from pointforge.config.schema import Config
 from pointforge.data.loader import collate
 from pointforge.evaluation.report import format_method_table
 from pointforge.export.request import OnnxExportRequest
 from pointforge.models.build import build_model
+from pointforge.models.loading import WeightsError, read_state_dict
+from pointforge.models.superpoint import model_overrides_for
 from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.base import Task
 from pointforge.tasks.keypoints.evaluate import ShapesDetectionEvaluator
@@ -52,6 +54,27 @@ DESCRIPTOR_KEYS = (r"convD", r"bnD")
 
 # Ragged per-image keypoint lists: never stacked, even when two images have as many points.
 POINT_KEYS = ("points", "warped_points")
+
+
+def build_keypoint_model(cfg: Config, device: torch.device, **kwargs: Any) -> nn.Module:
+    """:func:`build_model`, whose weights error also names the ``model.*`` overrides that fit
+    the checkpoint (``model.name=superpoint_lite`` for the shipped Lite weights, say)."""
+    try:
+        return build_model(cfg, device, **kwargs)
+    except WeightsError as exc:
+        try:
+            fix = model_overrides_for(read_state_dict(cfg.model.weights))
+        except Exception:
+            fix = None
+        current = {"model.name": cfg.model.name}
+        current |= {f"model.{k}": str(v).lower() for k, v in own_keys(cfg.model).items()}
+        if fix is None or all(current.get(k) == v for k, v in _pairs(fix)):
+            raise
+        raise WeightsError(f"{exc}; these weights fit {fix}") from exc
+
+
+def _pairs(overrides: str) -> list[tuple[str, str]]:
+    return [tuple(t.split("=", 1)) for t in overrides.split()]  # type: ignore[misc]
 
 
 class KeypointTask(Task):
@@ -142,7 +165,7 @@ class MagicPointTask(KeypointTask):
     def build_model(self) -> nn.Module:
         # A detector-only model may start from full SuperPoint weights: it ignores the
         # descriptor head (convDa/convDb and their BatchNorms); anything else must fit.
-        return build_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
+        return build_keypoint_model(self.cfg, self.device, allow_unexpected=DESCRIPTOR_KEYS)
 
     def build_dataset(self, split: str, **overrides: Any) -> torch.utils.data.Dataset:
         d = self.cfg.data

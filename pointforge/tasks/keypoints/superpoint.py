@@ -29,7 +29,6 @@ from pointforge.config.schema import Config
 from pointforge.config.validate import need
 from pointforge.data.datasets.homography_pairs import DEFAULT_ILLUMINATION, DEFAULT_VIEWPOINT
 from pointforge.evaluation.report import format_tables
-from pointforge.models.build import build_model
 from pointforge.registry import DATASETS, TASKS
 from pointforge.tasks.keypoints.descriptor_loss import descriptor_loss
 from pointforge.tasks.keypoints.homography_eval import HomographyEvalTask
@@ -42,7 +41,11 @@ from pointforge.tasks.keypoints.losses import detector_loss
 
 # DESCRIPTOR_KEYS: the descriptor head's parameter names, absent from a MagicPoint checkpoint
 # (they keep their fresh initialisation here).
-from pointforge.tasks.keypoints.magicpoint import DESCRIPTOR_KEYS, KeypointTask
+from pointforge.tasks.keypoints.magicpoint import (
+    DESCRIPTOR_KEYS,
+    KeypointTask,
+    build_keypoint_model,
+)
 from pointforge.tasks.keypoints.options import (
     SuperPointOptions,
     check_adaptation,
@@ -74,7 +77,7 @@ class SuperPointTask(KeypointTask):
 
     def build_model(self) -> nn.Module:
         # Starting from MagicPoint: the descriptor head is missing and stays fresh.
-        model = build_model(self.cfg, self.device, reinit=DESCRIPTOR_KEYS)
+        model = build_keypoint_model(self.cfg, self.device, reinit=DESCRIPTOR_KEYS)
         if not getattr(model, "has_descriptor", False):
             raise ValueError(
                 f"task superpoint needs a model with a descriptor head, not {self.cfg.model.name}"
