@@ -62,9 +62,10 @@ def build_keypoint_model(cfg: Config, device: torch.device, **kwargs: Any) -> nn
     try:
         return build_model(cfg, device, **kwargs)
     except WeightsError as exc:
+        weights = cfg.model.weights
         try:
-            fix = model_overrides_for(read_state_dict(cfg.model.weights))
-        except Exception:
+            fix = model_overrides_for(read_state_dict(weights)) if weights else None
+        except Exception:  # unreadable: the original error already says so
             fix = None
         current = {"model.name": cfg.model.name}
         current |= {f"model.{k}": str(v).lower() for k, v in own_keys(cfg.model).items()}
