@@ -27,7 +27,8 @@ def _add_predictor_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="checkpoint or MagicLeap-v1 state dict; the package ships "
         "pointforge/weights/superpoint.pth (the default) and superpoint_lite.pth beside it "
-        "(~6.5x faster on a CPU, faster than SIFT with --precision bf16; README, 'SuperPoint-Lite')",
+        "(~6.5x faster on a CPU, faster than SIFT with --precision bf16; "
+        "README, 'SuperPoint-Lite')",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--max-keypoints", type=int, default=1000, help="most keypoints per image")
