@@ -102,7 +102,7 @@ def distributed(device: torch.device, backend: str = "auto") -> Iterator[bool]:
         # rank whose peer closed its sockets under pending work aborts (SIGABRT, "terminate
         # called without an active exception"), seen about once in 20 runs on a loaded CPU.
         # Only on a normal exit: after an exception the peers may never reach this barrier.
-        dist.barrier()
+        comm.barrier()
     finally:
         dist.destroy_process_group()
 
