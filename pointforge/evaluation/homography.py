@@ -56,6 +56,10 @@ class HomographyEvalConfig:
     thresholds: tuple[float, ...] = (1.0, 3.0, 5.0)
     # Pairs drawn into eval/matches_*.png.
     num_visualize: int = 3
+    # SIFT and ORB keypoints go through the network's NMS (detection.nms_radius) like every
+    # other detector here: OpenCV repeats a location (ORB per pyramid level, SIFT per
+    # orientation), which repeatability would count several times. False = OpenCV's raw lists.
+    opencv_nms: bool = True
 
 
 @dataclass

@@ -54,3 +54,32 @@ def test_pointforge_extractor_is_the_predictor(camera: np.ndarray) -> None:
     desc = out["descriptors"]
     assert desc is not None and desc.shape == (len(out["keypoints"]), 256)
     assert np.allclose(np.linalg.norm(desc, axis=1), 1.0, atol=1e-4)
+
+
+def _chebyshev_pairs(kp: np.ndarray) -> np.ndarray:
+    """``(N, N)`` Chebyshev distances of the points (diagonal = inf)."""
+    d = np.abs(kp[:, None].astype(np.float64) - kp[None]).max(-1)
+    np.fill_diagonal(d, np.inf)
+    return d
+
+
+@pytest.mark.parametrize("method", ["sift", "orb"])
+def test_opencv_lists_go_through_the_networks_nms(camera: np.ndarray, method: str) -> None:
+    big = cv2.resize(skimage.data.camera(), (400, 400), interpolation=cv2.INTER_AREA)
+    raw = OpenCVExtractor(method, max_keypoints=300, opencv_nms=False)(big)
+    nms = OpenCVExtractor(method, max_keypoints=300, nms_radius=4)(big)
+    # OpenCV's own list repeats locations (ORB per pyramid level, SIFT per orientation).
+    assert (_chebyshev_pairs(raw["keypoints"]).min(1) <= 1).mean() > 0.1
+    # After NMS no two kept points are within the network's 9x9 window of each other.
+    assert _chebyshev_pairs(nms["keypoints"]).min() >= 4.5 - 1e-4
+    assert len(nms["keypoints"]) > 100
+    # The strongest point survives; every kept point is one of OpenCV's, with its descriptor.
+    assert np.allclose(nms["keypoints"][0], raw["keypoints"][0])
+    full = OpenCVExtractor(method, max_keypoints=100000, opencv_nms=False)(big)
+    # SIFT may list one position and response twice (two orientations, two descriptors).
+    by_point: dict[tuple[float, ...], list[np.ndarray]] = {}
+    for p, s, desc in zip(full["keypoints"], full["scores"], full["descriptors"], strict=True):
+        by_point.setdefault((*p.tolist(), float(s)), []).append(desc)
+    for p, s, desc in zip(nms["keypoints"], nms["scores"], nms["descriptors"], strict=True):
+        assert any(np.array_equal(d, desc) for d in by_point[(*p.tolist(), float(s))])
+    assert np.all(np.diff(nms["scores"]) <= 0) and len(nms["keypoints"]) <= 300

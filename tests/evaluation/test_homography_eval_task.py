@@ -112,6 +112,18 @@ def test_detection_subpixel_reaches_the_benchmarked_predictor(subpixel: bool) ->
     assert task.extractors(task.build_model())["pointforge"].subpixel is subpixel
 
 
+@pytest.mark.parametrize(("opencv_nms", "radius"), [(True, 2), (False, 0)])
+def test_opencv_nms_reaches_the_benchmarked_baselines(opencv_nms: bool, radius: int) -> None:
+    overrides = [
+        f"homography_eval.opencv_nms={str(opencv_nms).lower()}",
+        "detection.nms_radius=2",
+        "homography_eval.methods=[orb,sift]",
+    ]
+    task = HomographyEvalTask(load_config(CONFIG, overrides), torch.device("cpu"))
+    extractors = task.extractors(task.build_model())
+    assert extractors["orb"]._list_nms == radius and extractors["sift"]._list_nms == radius
+
+
 def test_weights_of_another_superpoint_shape_name_the_overrides_that_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

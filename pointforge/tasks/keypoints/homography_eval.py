@@ -97,7 +97,12 @@ class HomographyEvalTask(KeypointTask):
                     model, device=self.device, **det.predictor_options()
                 )
             else:
-                out[method] = OpenCVExtractor(method, max_keypoints=top, nms_radius=det.nms_radius)
+                out[method] = OpenCVExtractor(
+                    method,
+                    max_keypoints=top,
+                    nms_radius=det.nms_radius,
+                    opencv_nms=self.cfg.homography_eval.opencv_nms,
+                )
         return out
 
     def evaluate(self, model: nn.Module, output_dir: Path | None = None) -> dict[str, float]:
