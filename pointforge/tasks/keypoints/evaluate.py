@@ -141,6 +141,9 @@ class ShapesDetectionEvaluator:
             m = detection_ap(self.predict(model, images, device), gts, self.cfg.eval.distance)
             results[f"{variant}/ap"] = m["ap"]
             results[f"{variant}/loc_error"] = m["loc_error"]
+            # The share of ground-truth points found at all at eval.detection_threshold: the
+            # ceiling of the AP, which tells a missed corner from a badly ranked one.
+            results[f"{variant}/recall"] = m["recall"]
             if reference is not None:
                 key = f"{variant}/{self.reference_name}"
                 if f"{key}/ap" not in self._baselines:  # fixed weights: scored once

@@ -41,3 +41,24 @@ def test_edge_corners_are_detectable_only_without_a_border() -> None:
     assert scores[4][1] == 0 and scores[0][1] > 10
     # The shipped detector finds edge corners, so removing a border costs it AP.
     assert scores[0][0] > scores[4][0] + 0.01
+
+
+def test_recall_is_the_ceiling_of_the_ap() -> None:
+    """``<variant>/recall`` is the share of GT points found at all, which bounds the AP."""
+    model, _, _ = load_model(pointforge.MAGICPOINT_WEIGHTS)
+    model.eval()
+    device = torch.device("cpu")
+    overrides = ["eval.num_images=60", "eval.baselines=[]", "eval.num_visualize=0"]
+    ev = ShapesDetectionEvaluator(load_config(CONFIG, overrides))
+    results = ev.evaluate(model, device)
+    for variant in ("clean", "noisy"):
+        images, gts = ev.test_set(variant)
+        dets = ev.predict(model, images, device)
+        found = detection_ap(dets, gts)["num_true_positives"] / sum(len(g) for g in gts)
+        assert results[f"{variant}/recall"] == found
+        assert 0.5 < results[f"{variant}/ap"] <= results[f"{variant}/recall"] <= 1.0
+    # A stricter threshold finds fewer corners: the ceiling moves with eval.detection_threshold.
+    strict = ShapesDetectionEvaluator(
+        load_config(CONFIG, [*overrides, "eval.detection_threshold=0.3"])
+    ).evaluate(model, device)
+    assert strict["noisy/recall"] < results["noisy/recall"]
