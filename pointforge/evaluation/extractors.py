@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import nms
 
 from pointforge.evaluation.baselines import classical_keypoints
+from pointforge.ops import nms
 
 Features = dict[str, np.ndarray | None]
 Extractor = Callable[[np.ndarray], Features]
@@ -44,17 +44,16 @@ def _suppress(xy: np.ndarray, resp: np.ndarray, radius: int) -> np.ndarray:
     TensorFlow re-implementation of SuperPoint does for its SIFT/ORB baselines (box NMS).
     Greedy rather than max-pool: a dropped point suppresses nothing, which keeps more of a
     clustered list (of ORB's 3,000 points ~600 survive here, ~400 a max-pool NMS).
-    Implemented with ``torchvision.ops.nms`` on boxes of side ``radius + 0.5``, which overlap
-    exactly when the centres are less than ``radius + 0.5`` apart along both axes.
+    Implemented with the hard box NMS of :mod:`pointforge.ops.nms` (torchvision's) on boxes of
+    side ``radius + 0.5``, which overlap exactly when the centres are less than ``radius + 0.5``
+    apart along both axes; it returns the kept indices by decreasing response.
     """
-    order = np.argsort(-resp, kind="stable")
     if radius <= 0 or len(xy) == 0:
-        return order
+        return np.argsort(-resp, kind="stable")
     centres = torch.from_numpy(np.asarray(xy, np.float32))
     half = (radius + 0.5) / 2
     boxes = torch.cat([centres - half, centres + half], 1)
-    keep = nms(boxes, torch.from_numpy(np.asarray(resp, np.float32)), iou_threshold=0.0).numpy()
-    return keep[np.argsort(-resp[keep], kind="stable")]
+    return nms(boxes, torch.from_numpy(np.asarray(resp, np.float32)), iou_threshold=0.0).numpy()
 
 
 def _sorted(
