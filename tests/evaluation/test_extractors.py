@@ -64,7 +64,7 @@ def _chebyshev_pairs(kp: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["sift", "orb"])
-def test_opencv_lists_go_through_the_networks_nms(camera: np.ndarray, method: str) -> None:
+def test_opencv_lists_go_through_the_networks_nms(method: str) -> None:
     big = cv2.resize(skimage.data.camera(), (400, 400), interpolation=cv2.INTER_AREA)
     raw = OpenCVExtractor(method, max_keypoints=300, opencv_nms=False)(big)
     nms = OpenCVExtractor(method, max_keypoints=300, nms_radius=4)(big)
