@@ -1,6 +1,10 @@
 """A real sweep on a local 2-CPU Ray: 4 short trials of the digits classifier, ASHA stops the
 bad ones (lr 1e-6 against 0.05) early, and the best config trains with ``pointforge train`` to
-the very metric of its trial (same seed, same config)."""
+the very metric of its trial (same seed, same config).
+
+Which *good* trial ASHA stops is not fixed: it compares each report with those already recorded
+at the same rung, so a good trial that reports after a better one can be stopped too, depending
+on which process got ahead. The test asserts only what holds in every order."""
 
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ TINY = [
     *("train.log_period=1", "train.progress_bar=false"),
 ]
 # Random search seed 0 draws the good lr for the first two trials and the bad one for the last
-# two, which start once a good trial has recorded its rungs: ASHA must stop them.
+# two, which start once a good trial has ended, i.e. has recorded its rungs: ASHA must stop them.
+# At every rung the first report is never stopped, so one good trial always runs to the end.
 SPACE = "solver.lr: {choice: [1.0e-6, 0.05]}\nsolver.momentum: {uniform: [0.8, 0.9]}\n"
 
 
@@ -49,7 +54,9 @@ def test_sweep_stops_bad_trials_and_best_config_reproduces(tmp_path: Path) -> No
     stopped = [r for r in rows if r["status"] == "stopped"]
     done = [r for r in rows if r["status"] == "done"]
     assert stopped and all(int(r["iteration"]) < 4 for r in stopped)
-    assert all(float(r["solver.lr"]) == 1e-6 for r in stopped)
+    bad = [r for r in rows if float(r["solver.lr"]) == 1e-6]
+    assert len(bad) == 2 and all(r["status"] == "stopped" for r in bad)
+    assert done and all(float(r["solver.lr"]) == 0.05 for r in done)
     assert (out / "metric_vs_params.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     best = max(done, key=lambda r: float(r["top1"]))
