@@ -29,6 +29,7 @@ from pointforge.engine.freeze import freeze_by_patterns
 from pointforge.engine.hooks import HookBase
 from pointforge.engine.launch import wrap_ddp
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
+from pointforge.engine.precision import warn_if_emulated_bf16
 from pointforge.tasks.base import Task
 
 log = logging.getLogger("pointforge")
@@ -62,6 +63,8 @@ class Trainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
         if self.amp_dtype == torch.float16 and self.device.type != "cuda":
             raise ValueError("train.amp=fp16 needs CUDA; use train.amp=bf16 on CPU")
+        if self.amp_dtype == torch.bfloat16:
+            warn_if_emulated_bf16(self.device, "train.amp=bf16")
         # GradScaler only for fp16: bf16 has float32's exponent range, so no underflow.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.train.amp == "fp16")
         self.accumulate_steps = cfg.solver.accumulate_steps

@@ -17,6 +17,7 @@ import torch
 from pointforge.config import load_config
 from pointforge.engine import run
 from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.engine.precision import native_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "training_state" / "magicpoint_shapes"
@@ -43,6 +44,11 @@ def resume_to(out: Path, max_iter: int) -> None:
             "eval.num_images=2",
             "eval.num_visualize=0",
             "eval.baselines=[]",
+            # The state was trained with bf16 autocast on a CPU with AVX-512 BF16. Where bf16
+            # is emulated (AVX2-only CPUs) one step takes ~80 s instead of ~10 s in float32,
+            # so there the resume runs in float32: what is compared, resumed in one go against
+            # resumed twice, is then computed the same way on both sides.
+            f"train.amp={'bf16' if native_bf16('cpu') else 'off'}",
         ],
     )
     run.train(cfg, resume=True)

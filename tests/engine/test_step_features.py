@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 
 from pointforge.config import load_config
 from pointforge.data.loader import build_train_loader
+from pointforge.engine import precision
 from pointforge.engine.trainer import NonFiniteLossError, Trainer
 from pointforge.registry import TASKS
 from pointforge.tasks.base import Task
@@ -198,6 +200,18 @@ def test_bf16_autocast_runs_the_forward_in_bf16_on_cpu(tmp_path: Path) -> None:
     assert loss == pytest.approx(fp32.storage.latest()["mse"][0], rel=0.05)
     # Master weights and their gradients stay float32.
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_still_runs_bf16(
+    native: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    with caplog.at_level(logging.WARNING, logger="pointforge"):
+        trainer = make_trainer(tmp_path, "data.batch_size=8", "train.amp=bf16")
+    assert ("train.amp=bf16 on a CPU without native bf16" in caplog.text) is (not native)
+    run_steps(trainer, 1)
+    assert trainer.task.activations[0].dtype == torch.bfloat16  # what was asked is done
 
 
 def test_fp16_needs_cuda(tmp_path: Path) -> None:

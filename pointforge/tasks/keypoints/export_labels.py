@@ -30,6 +30,7 @@ from pointforge.data.datasets.photo_folder import PhotoFolder, collate_photos
 from pointforge.data.label_shards import ImageLabels, LabelShardWriter, write_shard_part
 from pointforge.engine import comm
 from pointforge.engine.launch import distributed, resolve_device
+from pointforge.engine.precision import warn_if_emulated_bf16
 from pointforge.models.loading import read_state_dict
 from pointforge.tasks.keypoints.adaptation import (
     adapt_heatmaps,
@@ -123,6 +124,8 @@ def _export(
     mine = todo[rank::world]
     if done and comm.is_main_process():
         log.info("export-labels: resuming, %d of %d shards already done", len(done), num_shards)
+    if a.amp == "bf16" and comm.is_main_process():
+        warn_if_emulated_bf16(device, "adaptation.amp=bf16")
     model = for_amp(build_model_for_state_dict(read_state_dict(weights)).to(device).eval(), a.amp)
     bar = tqdm(
         total=sum(len(_shard_range(s, a.shard_size, len(folder))) for s in mine),

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointforge.engine.precision import warn_if_emulated_bf16
 from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint, architecture_of
 from pointforge.tasks.keypoints.postprocess import (
@@ -135,6 +136,8 @@ class KeypointPredictor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.precision = precision
+        if precision == "bf16":
+            warn_if_emulated_bf16(self.device, "precision bf16")
         self.channels_last = self.device.type == "cpu"
         if self.channels_last:
             # A channels-last copy: converting in place would change the caller's model (the

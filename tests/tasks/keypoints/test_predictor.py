@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,7 @@ from skimage import data as skdata
 
 import pointforge
 from pointforge import DEFAULT_WEIGHTS
+from pointforge.engine import precision
 from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint, magicpoint, superpoint
 from pointforge.tasks.keypoints.predictor import (
@@ -259,3 +261,16 @@ def test_bf16_precision_finds_nearly_the_same_keypoints(shipped_sp: SuperPoint) 
     assert not np.array_equal(ref["scores"], low["scores"])  # bf16 did run
     with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\]"):
         KeypointPredictor(shipped_sp, "cpu", precision="fp16")
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(
+    shipped_sp: SuperPoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Emulated bf16 is several times slower than float32 (benchmarks/bench_predictor.py): a
+    user asking for it for speed is told, and still gets bf16."""
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    with caplog.at_level(logging.WARNING, logger="pointforge"):
+        pred = KeypointPredictor(shipped_sp, "cpu", precision="bf16")
+        KeypointPredictor(shipped_sp, "cpu")
+    assert caplog.text.count("precision bf16 on a CPU without native bf16") == 1
+    assert pred.precision == "bf16"
