@@ -16,6 +16,8 @@ figure is the median over ``--repeats`` of the mean per image:
 
 Wall time and process CPU time (all threads) are both reported: on a loaded machine the wall
 time also counts waiting for a core, and ``--threads`` sets torch's and OpenCV's thread count.
+The bf16 rows depend on the CPU: with AVX-512 BF16 they are about twice as fast as float32,
+on AVX2-only CPUs (bf16 emulated) about six times slower; the header says which this one is.
 
     python benchmarks/bench_predictor.py [--images 6] [--repeats 5] [--threads N]
         [--max-keypoints 1000] [--device auto] [--weights CKPT] [--lite-weights CKPT]
@@ -35,6 +37,7 @@ from skimage import data as skdata
 
 from pointforge import DEFAULT_WEIGHTS, WEIGHTS_DIR
 from pointforge.data.datasets.homography_pairs import SKIMAGE_PHOTOS, to_grey
+from pointforge.engine.precision import native_bf16
 from pointforge.models.loading import read_state_dict
 from pointforge.models.superpoint import SuperPoint
 from pointforge.tasks.keypoints.predictor import KeypointPredictor, build_model_for_state_dict
@@ -182,6 +185,10 @@ def main() -> None:
         f"device {device}, torch {torch.get_num_threads()} threads, OpenCV "
         f"{cv2.getNumThreads()} threads; {len(photos)} photos at {SIZE[0]}×{SIZE[1]}, "
         f"median of {args.repeats} repeats"
+    )
+    print(
+        f"CPU {torch.backends.cpu.get_cpu_capability()}, native bf16: "
+        f"{'yes' if native_bf16(device) else 'no (emulated: expect bf16 slower than fp32)'}"
     )
     print(f"model: SuperPoint + descriptor head, {source}; SuperPoint-Lite: {lite_source}")
     print(f"{'':14s}{'wall ms':>10s}{'CPU ms':>10s}{'keypoints':>11s}{'÷ SIFT wall':>13s}")
