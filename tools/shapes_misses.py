@@ -18,10 +18,10 @@ import argparse
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.spatial.distance import cdist
 
 from pointforge.config import load_config
+from pointforge.engine.launch import resolve_device
 from pointforge.evaluation.keypoints import match_image
 from pointforge.models.loading import read_state_dict
 from pointforge.tasks.keypoints.evaluate import ShapesDetectionEvaluator
@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(args.config, args.overrides)
     evaluator = ShapesDetectionEvaluator(cfg)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(cfg.device)
     model = build_model_for_state_dict(read_state_dict(args.weights)).to(device).eval()
     clean_images, _ = evaluator.test_set("clean")
     for variant in evaluator.variants:
