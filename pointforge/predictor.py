@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pointforge.config.compose import replace_section
 from pointforge.config.loader import config_from_stored
 from pointforge.config.schema import Config
 from pointforge.engine.checkpoint import load_checkpoint
@@ -58,8 +59,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, Config | None, type[Task]]:
     model = task_cls.predictor_model(cfg, state)
     if model is None:
         assert cfg is not None
-        # The stored architecture, without its initial weights (the file's are fitted next).
-        bare = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None))
+        # The stored architecture, without its initial weights (the file's are fitted next):
+        # model.weights and a model's backbone_weights (a torchvision file of the training
+        # machine, which the deployed checkpoint already contains).
+        initial = {k: None for k in ("weights", "backbone_weights") if hasattr(cfg.model, k)}
+        bare = dataclasses.replace(cfg, model=replace_section(cfg.model, **initial))
         model = build_model(bare, torch.device("cpu"), **_model_kwargs(task_cls, bare, state))
         fit_state_dict(model, state, str(path))
     return model, cfg, task_cls

@@ -68,7 +68,8 @@ def read_state_dict(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> dict[str, torch.Tensor]:
     """Tensors by name from a pointforge checkpoint (key ``model``, or ``ema`` when the run kept
-    an EMA of its weights), a plain or DDP state dict.
+    an EMA of its weights), a plain or DDP state dict, or a training script's checkpoint that
+    nests it under ``state_dict``.
 
     Loads with ``weights_only=True`` (no arbitrary code from a pickle) and strips a leading
     ``module.`` that ``DistributedDataParallel`` adds. Errors name the file.
@@ -80,7 +81,7 @@ def read_state_dict(
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise WeightsError(f"cannot load weights {path}: {torch_load_problem(exc)}") from None
-    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    state = obj.get("model", obj.get("state_dict", obj)) if isinstance(obj, dict) else None
     if isinstance(obj, dict) and isinstance(obj.get("ema"), dict):
         # A run with train.ema.enabled evaluated its EMA weights; deploy and fine-tune those.
         state = obj["ema"].get("model")
@@ -142,11 +143,14 @@ def fit_state_dict(
     source: str = "<state dict>",
     reinit: Sequence[str] = (),
     allow_unexpected: Sequence[str] = (),
+    hint: str | None = None,
 ) -> LoadReport:
     """Copy ``state`` into ``model`` under the policy in the module docstring.
 
     ``model`` is changed only when the whole policy check passes, so a failed load never leaves
     a half-loaded model behind. Returns the :class:`LoadReport` (also logged as one table).
+    ``hint`` replaces the error's advice (by default: how ``model.load.reinit_mismatched`` keeps
+    a mismatched head fresh, which only applies to ``model.weights``).
     """
     reinit_re = _compile(reinit, "model.load.reinit_mismatched")
     allow_re = _compile(allow_unexpected, "allow_unexpected")
@@ -182,11 +186,12 @@ def fit_state_dict(
                 bad.append(f"{label} {key}")
     log.info("%s", report.table())
     if bad:
-        hint = (
-            " (list the keys in model.load.reinit_mismatched to keep their fresh init)"
-            if report.mismatched or report.missing
-            else ""
-        )
+        if hint is None:
+            hint = (
+                " (list the keys in model.load.reinit_mismatched to keep their fresh init)"
+                if report.mismatched or report.missing
+                else ""
+            )
         raise WeightsError(
             f"weights {source} do not fit model {type(model).__name__}: "
             f"{len(bad)} key(s) not loaded: {_short(bad)}{hint}"

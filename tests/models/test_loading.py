@@ -28,7 +28,7 @@ def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("layout", ["checkpoint", "plain", "ddp"])
+@pytest.mark.parametrize("layout", ["checkpoint", "plain", "ddp", "state_dict"])
 def test_formats_load_exactly(tmp_path: Path, layout: str) -> None:
     torch.manual_seed(0)
     src = tiny_classifier(10)
@@ -37,6 +37,8 @@ def test_formats_load_exactly(tmp_path: Path, layout: str) -> None:
         obj: dict = {"model": state, "iteration": 7}
     elif layout == "ddp":
         obj = {f"module.{k}": v for k, v in state.items()}
+    elif layout == "state_dict":  # a training script's checkpoint
+        obj = {"state_dict": state, "epoch": 90}
     else:
         obj = dict(state)
     torch.save(obj, tmp_path / "w.pth")

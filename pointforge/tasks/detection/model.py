@@ -27,6 +27,7 @@ from torch import nn
 from torchvision.models import ResNet, resnet18, resnet34, resnet50
 from torchvision.ops import DeformConv2d
 
+from pointforge.models.backbone_weights import load_backbone_weights
 from pointforge.registry import MODELS
 
 OUTPUT_STRIDE = 4  # ResNet stride 32, halved three times by the neck
@@ -66,6 +67,10 @@ class CenterNetArchParams:
     # scratch on CPU budgets they are what lets CenterNet-R18 learn in a few hundred steps
     # (docs/detection.md has the measurement). False is the paper's architecture.
     skip_connections: bool = False
+    # A torchvision ResNet state dict of the model's depth (e.g. ImageNet's resnet18-f37072fd.pth,
+    # fc.* ignored), fitted into the backbone at construction, before model.weights (which
+    # overwrites it); null = from scratch. Nothing is downloaded (docs/detection.md).
+    backbone_weights: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.neck_channels) != 3 or min(self.neck_channels) < 1:
@@ -187,7 +192,8 @@ def _head(in_channels: int, hidden: int, out_channels: int, bias: float) -> nn.S
 
 
 class CenterNet(nn.Module):
-    """CenterNet with a torchvision ResNet backbone (random init, nothing downloaded).
+    """CenterNet with a torchvision ResNet backbone (random init, or ``backbone_weights``: a
+    torchvision state dict the user brought; nothing is downloaded).
 
     ``forward(images (B, 3, H, W) in [0, 1]) → {"heatmap": (B, C, H/4, W/4) logits,
     "wh": (B, 2, H/4, W/4), "offset": (B, 2, H/4, W/4)}``; see the module docstring.
@@ -207,6 +213,8 @@ class CenterNet(nn.Module):
         self.params = params = params or CenterNetParams()
         self.num_classes = num_classes
         resnet = _BACKBONES[params.depth](weights=None)
+        if params.backbone_weights is not None:
+            load_backbone_weights(resnet, params.backbone_weights)
         # Everything up to layer4 (stride 32); the classifier (avgpool, fc) is not used.
         self.backbone = nn.Sequential(
             resnet.conv1,

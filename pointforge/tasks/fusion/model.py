@@ -57,7 +57,8 @@ from pointforge.tasks.fusion.nusc_metrics import DETECTION_NAMES
 
 @dataclass(frozen=True)
 class CenterFusionParams(CenterNetParams):
-    """Model keys (``model.``): the CenterNet ones plus fusion's."""
+    """Model keys (``model.``): the CenterNet ones (``backbone_weights`` included: the
+    torchvision ResNet file is fitted by the CenterNet constructor) plus fusion's."""
 
     # true: radar maps + secondary heads (CenterFusion); false: the camera-only baseline.
     radar: bool = True

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import ResNet, resnet18, resnet50
 
+from pointforge.models.backbone_weights import load_backbone_weights
 from pointforge.registry import MODELS
 
 _BUILDERS = {18: resnet18, 50: resnet50}
@@ -52,7 +53,8 @@ class ReIDNetParams:
     # Stride of layer4's first block: 1 (BoT's "last stride" trick) or 2 (torchvision).
     last_stride: int = field(default=1, metadata={"choices": (1, 2)})
     # Optional torchvision ResNet state dict (e.g. ImageNet weights copied by the user; nothing
-    # is downloaded). Its "fc." keys are ignored; any other missing/unexpected key is an error.
+    # is downloaded), fitted by pointforge/models/backbone_weights.py: its "fc." keys are
+    # ignored; any other missing/unexpected/mismatched key is an error naming the file.
     backbone_weights: str | None = None
 
 
@@ -76,21 +78,6 @@ def set_last_stride(model: ResNet, stride: int) -> None:
             module.stride = (stride, stride)
 
 
-def _load_backbone(model: ResNet, path: str) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("fc.")]
-    if missing or result.unexpected_keys:
-        raise ValueError(
-            f"model.backbone_weights={path!r} does not fit this torchvision ResNet: missing "
-            f"keys {missing[:5]}, unexpected keys "
-            f"{result.unexpected_keys[:5]}"
-        )
-
-
 class ReIDNet(nn.Module):
     """Backbone → pooling → (reduction) → BNNeck → classifier; see the module docstring."""
 
@@ -111,8 +98,8 @@ class ReIDNet(nn.Module):
             raise ValueError(f"model.embedding_dim must be >= 0, got {params.embedding_dim}")
         self.params = params
         resnet = _BUILDERS[params.depth](weights=None)
-        if params.backbone_weights:
-            _load_backbone(resnet, params.backbone_weights)
+        if params.backbone_weights is not None:
+            load_backbone_weights(resnet, params.backbone_weights)
         set_last_stride(resnet, params.last_stride)
         self.backbone = nn.Sequential(
             resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
@@ -173,7 +160,9 @@ class ReIDModelKeys:
     gem_p: float = GEM_P  # Radenović et al. 2019
     embedding_dim: int = 0  # 0: BoT's pooled feature (512 / 2048)
     last_stride: int = field(default=1, metadata={"choices": (1, 2)})  # BoT §3.5: 1
-    backbone_weights: str | None = None  # a torchvision ResNet state dict; nothing downloaded
+    # A torchvision ResNet state dict of the model's depth (fc.* ignored), applied at
+    # construction, before model.weights; null = from scratch. Nothing is downloaded.
+    backbone_weights: str | None = None
 
 
 @MODELS.register("reid_resnet18", params=ReIDModelKeys)

@@ -69,5 +69,7 @@ def test_backbone_weights_file(tmp_path) -> None:
     model = ReIDNet(3, ReIDNetParams(depth=18, backbone_weights=str(path)))
     torch.testing.assert_close(model.backbone[0].weight, source.conv1.weight)
     torch.save({"conv1.weight": source.conv1.weight}, path)
-    with pytest.raises(ValueError, match="missing keys"):
+    with pytest.raises(ValueError, match=r"r18\.pth .*missing bn1\.weight"):
         ReIDNet(3, ReIDNetParams(depth=18, backbone_weights=str(path)))
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone_weights"):
+        ReIDNet(3, ReIDNetParams(depth=18, backbone_weights=str(tmp_path / "none.pth")))
