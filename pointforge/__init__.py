@@ -33,7 +33,8 @@ def load_predictor(weights: str | Path | None = None, device: str = "auto", **op
     ``options`` are the task predictor's own, e.g. for keypoints ``max_keypoints`` (1000;
     ``None`` for all), ``detection_threshold``, ``nms_radius``, ``border``, ``tile_size``
     (1024: larger images run in tiles to bound memory); an unknown option is refused with the
-    closest valid name.
+    closest valid name. ``weights`` may also be a run's folder: its ``checkpoints/best.pth``
+    when the run kept one (``train.best_metric``), else ``checkpoints/final.pth``.
     """
     from pointforge.predictor import load_predictor as load
 

@@ -21,7 +21,7 @@ from torch import nn
 from pointforge.config.compose import replace_section
 from pointforge.config.loader import config_from_stored
 from pointforge.config.schema import Config
-from pointforge.engine.checkpoint import load_checkpoint
+from pointforge.engine.checkpoint import load_checkpoint, run_weights
 from pointforge.models.build import build_model
 from pointforge.models.loading import WeightsError, fit_state_dict, read_state_dict
 from pointforge.registry import TASKS, load_builtin
@@ -44,6 +44,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, Config | None, type[Task]]:
     """``(network with the file's weights, its stored config or None, its task class)``: the
     model behind :func:`open_predictor`, also what ``export-onnx`` exports."""
     load_builtin()
+    path = run_weights(path)  # a run's folder: its best.pth, else final.pth
     state = read_state_dict(path)  # first: its errors name the file (missing, unsafe, corrupt)
     cfg = stored_config(path)
     if cfg is not None:

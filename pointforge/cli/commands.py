@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pointforge.config.loader import dump_config, load_config
+from pointforge.engine.checkpoint import run_weights
 
 
 def _load(args: argparse.Namespace, output_dir: str | None = None):
@@ -46,7 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pointforge.engine.launch import distributed, resolve_device
 
     cfg = _load(args)
-    weights = Path(args.weights)
+    weights = run_weights(args.weights)  # a run's folder: its best.pth, else final.pth
     if not weights.is_file():
         raise FileNotFoundError(f"weights file not found: {weights}")
     # The evaluated weights come from --weights, fitted under the strict loading policy.
@@ -189,4 +190,13 @@ def cmd_data_shapes_detection(args: argparse.Namespace) -> int:
         )
     paths = dump_shapes_coco(args.out, split=args.split, num=args.num, seed=args.seed)
     print(f"wrote {args.num} images to {paths.images} and their boxes to {paths.json}")
+    return 0
+
+
+def cmd_data_chess(args: argparse.Namespace) -> int:
+    from pointforge.tasks.detection.data.chess_prepare import prepare_chess
+
+    out = Path(args.out)
+    splits = prepare_chess(Path(args.source), out, args.max_side, args.quality, args.overwrite)
+    print(f"wrote {sum(s.images for s in splits)} photos to {out} (train with data.root={out})")
     return 0

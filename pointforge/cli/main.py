@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weights",
         required=True,
-        help="a pointforge checkpoint (.pth) or a MagicLeap-v1 state dict",
+        help="a pointforge checkpoint (.pth), a MagicLeap-v1 state dict, or a run's folder "
+        "(RUN: its checkpoints/best.pth when the run kept one with train.best_metric, else "
+        "checkpoints/final.pth)",
     )
     p.add_argument(
         "--output-dir",
@@ -187,6 +189,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="dataset seed")
     s.add_argument("--overwrite", action="store_true", help="replace an existing dump of split")
     s.set_defaults(func=commands.cmd_data_shapes_detection)
+    s = dsub.add_parser(
+        "chess",
+        help="build the chess detection set from a clone of its public repository",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write DIR/{train,valid,test}/ (downscaled JPEGs and a rescaled "
+        "_annotations.coco.json each) from a checkout or bare git directory of "
+        "github.com/jsansao/ChessPiecesv23 (CC0; nothing is downloaded). The 12 coloured piece "
+        "classes are kept, the ids and split too. Train on it with data.name=chess "
+        "data.root=DIR (configs/centernet_chess.yaml reads ../shared/data/chess).",
+    )
+    s.add_argument("--source", required=True, help="clone of the source repository")
+    s.add_argument("--out", required=True, help="output directory (created)")
+    s.add_argument("--max-side", type=int, default=384, help="longest photo side, pixels")
+    s.add_argument("--quality", type=int, default=80, help="JPEG quality")
+    s.add_argument("--overwrite", action="store_true", help="replace splits already in --out")
+    s.set_defaults(func=commands.cmd_data_chess)
 
     inspect_cmds.add_parsers(sub)  # summary, explain
     keypoint_cmds.add_parsers(sub)  # detect, convert magicleap, match

@@ -17,35 +17,14 @@ from typing import Any
 import torch.multiprocessing
 import yaml
 
+from pointforge.config.budget import resolve_budget
 from pointforge.config.compose import run_schema
 from pointforge.config.schema import Config
+from pointforge.config.switch import drop_switched_dataset_keys
 from pointforge.config.validate import ConfigError, from_dict, need, to_dict
+from pointforge.config.yaml_io import YAMLKeyError, parse_yaml
 
 MAX_BASE_DEPTH = 16
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (YAML keeps the last one
-    silently, so a duplicated section would lose half of its settings without a word)."""
-
-
-def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            line = key_node.start_mark.line + 1
-            raise ConfigError(
-                f"duplicate key '{key}' in {key_node.start_mark.name} line {line} "
-                f"(first given at line {seen[key]})"
-            )
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
 
 
 def load_yaml(path: str | Path, _depth: int = 0, _named_by: Path | None = None) -> dict[str, Any]:
@@ -62,9 +41,11 @@ def load_yaml(path: str | Path, _depth: int = 0, _named_by: Path | None = None) 
         raise ConfigError(f"_base_ chain deeper than {MAX_BASE_DEPTH} at {path} (a cycle?)")
     try:
         with path.open() as f:
-            data = yaml.load(f, Loader=_UniqueKeyLoader)
+            data = parse_yaml(f)
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse YAML config {path}: {exc}") from None
+    except YAMLKeyError as exc:
+        raise ConfigError(str(exc)) from None
     if data is None:
         raise ConfigError(f"config file {path} is empty")
     if not isinstance(data, dict):
@@ -90,7 +71,8 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b.c=value`` strings; values are parsed as YAML (``lr=1e-4``, ``steps=[1,2]``).
+    """Apply ``a.b.c=value`` strings; values are parsed as YAML the way config files are
+    (:mod:`.yaml_io`: ``lr=5e-4`` is a float, ``steps=[1,2]`` a list, ``name=abc`` a string).
 
     Unknown keys are caught later by the validator, which names the closest valid key.
     """
@@ -100,8 +82,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' must look like KEY=VALUE (e.g. solver.lr=1e-4)")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = parse_yaml(raw) if raw.strip() else None
+        except (yaml.YAMLError, YAMLKeyError):
             value = raw
         node = out
         parts = key.strip().split(".")
@@ -127,6 +109,7 @@ def resolve(cfg: Config, config_path: str | Path | None = None) -> Config:
         out_dir = str(Path("runs") / stem)
     cfg = dataclasses.replace(cfg, data=data, output_dir=out_dir)
     check_values(cfg)
+    cfg = dataclasses.replace(cfg, solver=resolve_budget(cfg.solver))
     from pointforge.registry import TASKS
 
     return TASKS.get(str(cfg.task)).resolve_config(cfg)
@@ -147,6 +130,11 @@ def check_values(cfg: Config) -> None:
     need(cfg.solver.lr > 0, "solver.lr", "must be > 0")
     need(cfg.solver.max_iter > 0, "solver.max_iter", "must be > 0")
     need(
+        cfg.solver.reference_batch_size is None or cfg.solver.reference_batch_size > 0,
+        "solver.reference_batch_size",
+        "must be > 0 or null",
+    )
+    need(
         not (cfg.train.ddp.backend == "nccl" and cfg.device == "cpu"),
         "train.ddp.backend",
         "is nccl, which needs CUDA, but device=cpu; use gloo or auto",
@@ -154,6 +142,17 @@ def check_values(cfg: Config) -> None:
     need(cfg.train.checkpoint_period > 0, "train.checkpoint_period", "must be > 0")
     need(cfg.train.keep_last >= 0, "train.keep_last", "must be >= 0")
     need(cfg.train.eval_period >= 0, "train.eval_period", "must be >= 0 (0 disables)")
+    need(cfg.train.patience >= 0, "train.patience", "must be >= 0 (0 = never stop early)")
+    need(
+        cfg.train.patience == 0 or cfg.train.best_metric is not None,
+        "train.patience",
+        "needs train.best_metric: the metric whose improvement it waits for",
+    )
+    need(
+        cfg.train.patience == 0 or cfg.train.eval_period > 0,
+        "train.patience",
+        "needs periodic evaluations (train.eval_period > 0) to count",
+    )
     _check_solver_features(cfg)
     need(
         cfg.device in ("auto", "cpu") or cfg.device.startswith("cuda"),
@@ -196,8 +195,9 @@ def _check_solver_features(cfg: Config) -> None:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """The one entry point: defaults ← YAML ← overrides → validated, resolved, frozen."""
     data = load_yaml(path) if path is not None else {}
-    data = apply_overrides(data, overrides or [])
-    return build_config(data, path)
+    merged = apply_overrides(data, overrides or [])
+    merged = drop_switched_dataset_keys(data, merged, overrides or [], path)  # config/switch.py
+    return build_config(merged, path)
 
 
 def build_config(

@@ -92,6 +92,12 @@ class SolverConfig:
     optimizer: str = field(default="adam", metadata={"choices": ("adam", "adamw", "sgd")})
     # Base learning rate (per optimiser step; the batch is data.batch_size x accumulate_steps).
     lr: float = 1e-3
+    # The effective batch (data.batch_size x accumulate_steps) ``lr`` was tuned for; with
+    # another batch the LR is scaled (linearly for SGD, by the square root for Adam/AdamW,
+    # docs/config.md "Budget and batch"); null = use lr as given.
+    reference_batch_size: int | None = None
+    # false: keep lr as given even when reference_batch_size differs from the batch.
+    scale_lr: bool = True
     # L2 penalty (decoupled for adamw).
     weight_decay: float = 0.0
     # SGD momentum.
@@ -103,12 +109,14 @@ class SolverConfig:
     lr_schedule: str = field(
         default="constant", metadata={"choices": ("constant", "multistep", "cosine")}
     )
-    # Iterations at which multistep multiplies the LR by ``gamma``.
-    steps: tuple[int, ...] = ()
+    # Where multistep multiplies the LR by ``gamma``: integers are iterations, numbers with a
+    # decimal point in (0, 1) are fractions of max_iter ([0.64, 0.86] follows the budget).
+    steps: tuple[int | float, ...] = ()
     # Multistep LR factor.
     gamma: float = 0.1
-    # Linear warmup from warmup_factor x lr to lr over this many iterations (0 = none).
-    warmup_iters: int = 0
+    # Linear warmup from warmup_factor x lr to lr over this many iterations (0 = none); a
+    # number with a decimal point in (0, 1) is a fraction of max_iter (0.08 of 600 = 48).
+    warmup_iters: int | float = 0
     warmup_factor: float = 0.001
     # Clip the global gradient norm to this value; null = no clipping.
     clip_grad_norm: float | None = None
@@ -167,6 +175,16 @@ class TrainConfig:
     log_period: int = 20
     # 0 disables periodic evaluation; the final evaluation always runs.
     eval_period: int = 5000
+    # A metric the task's evaluation returns (e.g. bbox/AP, reid/mAP, loss): after each
+    # evaluation that improves it, checkpoints/best.pth is written (atomically) with the metric
+    # and its iteration, and eval/metrics.json says which iteration was best. null = off.
+    best_metric: str | None = None
+    # Whether a larger (max) or smaller (min) best_metric is better.
+    best_mode: str = field(default="max", metadata={"choices": ("max", "min")})
+    # Stop after this many evaluations in a row without improvement of best_metric; the run
+    # ends like a finished one (final checkpoint and evaluation; --resume is a no-op).
+    # 0 = never stop early. Needs best_metric and eval_period > 0.
+    patience: int = 0
     # A tqdm bar with the smoothed loss (rank 0 only).
     progress_bar: bool = True
     # Multi-process (torchrun) options; data.batch_size stays the global batch, split evenly

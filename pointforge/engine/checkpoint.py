@@ -10,6 +10,7 @@ Checkpoints hold only tensors and plain containers so that they load with
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -21,6 +22,8 @@ import numpy as np
 import torch
 
 from pointforge.engine import comm
+
+log = logging.getLogger("pointforge")
 
 FORMAT_VERSION = 1
 _PERIODIC = re.compile(r"^iter_(\d{7,})\.pth$")
@@ -87,6 +90,25 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, expected a dict")
     return obj
+
+
+def run_weights(path: str | Path) -> Path:
+    """``path`` itself for a file; for a run's folder (or its ``checkpoints/``), the weights a
+    user wants from it: ``best.pth`` when the run kept one (``train.best_metric``), else
+    ``final.pth``. So ``pointforge eval CONFIG --weights runs/x`` and
+    ``load_predictor("runs/x")`` take a run's best weights (``docs/config.md``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    for name in ("best.pth", "final.pth"):
+        if (folder / name).is_file():
+            log.info("weights of run %s: %s", path, folder / name)
+            return folder / name
+    raise CheckpointError(
+        f"weights {path} is a folder holding neither checkpoints/best.pth nor "
+        "checkpoints/final.pth; pass a .pth file or the folder of a finished run"
+    )
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -4,11 +4,14 @@ Order of a step (see :class:`~pointforge.engine.trainer.Trainer`)::
 
     before_step → data → task.training_step → backward → optimizer.step → after_step
 
-``after_step`` runs hooks in registration order: timer, LR schedule, PreciseBN, checkpoint,
-eval, writers. So a checkpoint at iteration N holds the scheduler already stepped N times and
-the BN statistics PreciseBN recomputed at N (exact resume), the evaluation sees those statistics,
-and writers see the eval metrics of the same iteration. The EMA of the weights is updated by the
-Trainer itself right after each optimiser step, so every hook sees it current.
+``after_step`` runs hooks in registration order: timer, LR schedule, PreciseBN, eval (with the
+best checkpoint and early stopping), checkpoint, writers. So a checkpoint at iteration N holds
+the scheduler already stepped N times, the BN statistics PreciseBN recomputed at N and the
+best-metric and patience state after N's evaluation (exact resume: a resumed run never
+re-evaluates N, so that evaluation's outcome must already be in the checkpoint), the evaluation
+sees those statistics, and writers see the eval metrics of the same iteration. The EMA of the
+weights is updated by the Trainer itself right after each optimiser step, so every hook sees it
+current.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pointforge.engine.checkpoint import (
 from pointforge.engine.precise_bn import recompute_bn_stats
 
 if TYPE_CHECKING:
+    from pointforge.engine.best import BestTracker
     from pointforge.engine.trainer import Trainer
 
 
@@ -47,6 +51,14 @@ class HookBase:
 
     def close(self) -> None:
         """Release resources; called after training ends, also on error."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """State this hook keeps across a kill and ``--resume`` (plain values, saved in every
+        training checkpoint under ``hooks.<class name>``); None = stateless."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (called on resume, before training)."""
 
 
 class IterationTimer(HookBase):
@@ -100,21 +112,44 @@ class EvalHook(HookBase):
     rank 0 and scores them once, ``docs/evaluation.md``), and rank 0's dict is broadcast so
     all ranks log the same values. Metrics are never averaged over ranks: an AP or a median of
     shards is not the AP or median of the set. Only rank 0 writes the file.
+
+    With a :class:`~pointforge.engine.best.BestTracker` (``train.best_metric``), each
+    evaluation also updates ``checkpoints/best.pth`` and the patience count, and asks the
+    trainer to stop when patience runs out; ``metrics.json`` then records the best iteration.
+    An evaluation of the iteration already evaluated (the end of an early-stopped run) is not
+    run twice.
     """
 
-    def __init__(self, period: int, eval_fn: Callable[[], dict[str, float]]) -> None:
+    def __init__(
+        self,
+        period: int,
+        eval_fn: Callable[[], dict[str, float]],
+        best: BestTracker | None = None,
+        best_payload: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.period = period
         self.eval_fn = eval_fn
+        self.best = best
+        self.best_payload = best_payload
         self.last_results: dict[str, float] = {}
+        self._evaluated_at: int | None = None
 
     def _run(self) -> dict[str, float]:
+        t = self.trainer
+        if self._evaluated_at == t.iter:
+            return self.last_results
         results = self.eval_fn()
         bad = {k: v for k, v in results.items() if not isinstance(v, int | float)}
         if bad:
             raise TypeError(f"evaluate() must return a flat dict of floats; got {bad}")
         results = comm.broadcast(results)
-        self.trainer.storage.put_many({f"eval/{k}": v for k, v in results.items()}, smooth=False)
+        t.storage.put_many({f"eval/{k}": v for k, v in results.items()}, smooth=False)
         self.last_results = results
+        self._evaluated_at = t.iter
+        if self.best is not None:
+            assert self.best_payload is not None
+            if self.best.update(results, t.iter, self.best_payload):
+                t.request_stop(self.best.stop_reason() or "early stop")
         return results
 
     def after_step(self) -> None:
@@ -127,8 +162,17 @@ class EvalHook(HookBase):
         if not comm.is_main_process():
             return
         out = Path(self.trainer.output_dir) / "eval" / "metrics.json"
-        payload = {"iteration": self.trainer.iter, "metrics": results}
+        payload: dict[str, Any] = {"iteration": self.trainer.iter, "metrics": results}
+        if self.best is not None:
+            payload["best"] = self.best.summary()
         atomic_write_text(json.dumps(payload, indent=2) + "\n", out)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return {"best": self.best.state_dict()} if self.best is not None else None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.best is not None and "best" in state:
+            self.best.load_state_dict(state["best"])
 
 
 class PreciseBN(HookBase):
@@ -143,9 +187,13 @@ class PreciseBN(HookBase):
     def __init__(self, period: int, num_iter: int) -> None:
         self.period = period
         self.num_iter = num_iter
+        self._done_at: int | None = None
 
     def _run(self) -> None:
         t = self.trainer
+        if self._done_at == t.iter:  # an early-stopped run's end: the statistics are current
+            return
+        self._done_at = t.iter
         model = t.eval_model
         rng = capture_rng_state()
         try:

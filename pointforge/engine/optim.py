@@ -6,6 +6,7 @@ constant / multistep / cosine), so its state is a plain integer and resumes exac
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from pointforge.config.schema import SolverConfig
+from pointforge.engine import comm
 
 # Layers whose affine parameters only rescale normalised activations: decaying them towards 0
 # fights the normalisation rather than regularising (why detectron2/timm exempt them).
@@ -24,6 +26,8 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.LocalResponseNorm,
     nn.RMSNorm,
 )
+
+log = logging.getLogger("pointforge")
 
 
 def param_groups(model: nn.Module, cfg: SolverConfig) -> list[dict[str, Any]]:
@@ -65,14 +69,53 @@ def _betas(cfg: SolverConfig) -> tuple[float, float]:
     return cfg.betas[0], cfg.betas[1]
 
 
-def build_optimizer(model: nn.Module, cfg: SolverConfig) -> torch.optim.Optimizer:
+def scaled_lr(cfg: SolverConfig, batch_size: int) -> tuple[float, str | None]:
+    """``(lr to use, a log line or None)`` for an effective batch of ``batch_size`` samples.
+
+    ``batch_size`` is the global batch per optimiser step (``data.batch_size``, already over
+    all ranks, times ``solver.accumulate_steps``). When ``solver.reference_batch_size`` names
+    another batch and ``solver.scale_lr`` is on, the LR follows the batch:
+
+    * SGD: linearly, ``lr * B / B_ref`` (Goyal et al. 2017, "Accurate, Large Minibatch SGD"):
+      k times the batch averages k times the gradients, so k times the step keeps the update
+      per sample.
+    * Adam / AdamW: by the square root, ``lr * sqrt(B / B_ref)`` (Malladi et al. 2022, "On the
+      SDEs and Scaling Rules for Adaptive Gradient Algorithms"): Adam divides by the gradient's
+      RMS, so a larger batch only lowers the noise, and matching the noise scale needs the
+      square root, not the ratio.
+    """
+    ref = cfg.reference_batch_size
+    if ref is None or not cfg.scale_lr or ref == batch_size:
+        return cfg.lr, None
+    ratio = batch_size / ref
+    factor = ratio if cfg.optimizer == "sgd" else math.sqrt(ratio)
+    rule = "linear" if cfg.optimizer == "sgd" else "square-root"
+    lr = cfg.lr * factor
+    line = (
+        f"solver.lr {cfg.lr:g} was tuned for batch {ref} (solver.reference_batch_size); "
+        f"effective batch is {batch_size}: lr scaled x{factor:.3g} ({rule} rule for "
+        f"{cfg.optimizer}) to {lr:.3g}; solver.scale_lr=false keeps {cfg.lr:g}"
+    )
+    return lr, line
+
+
+def build_optimizer(
+    model: nn.Module, cfg: SolverConfig, batch_size: int | None = None
+) -> torch.optim.Optimizer:
+    """The optimiser over :func:`param_groups`. ``batch_size`` is the data batch per
+    micro-step (``data.batch_size``); given, the LR follows it (:func:`scaled_lr`)."""
     params = param_groups(model, cfg)
+    lr = cfg.lr
+    if batch_size is not None:
+        lr, line = scaled_lr(cfg, batch_size * cfg.accumulate_steps)
+        if line is not None and comm.is_main_process():
+            log.info(line)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=_betas(cfg))
+        return torch.optim.Adam(params, lr=lr, betas=_betas(cfg))
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=_betas(cfg))
+        return torch.optim.AdamW(params, lr=lr, betas=_betas(cfg))
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
     raise ValueError(f"solver.optimizer: unknown optimizer '{cfg.optimizer}'")
 
 

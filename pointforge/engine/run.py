@@ -6,6 +6,7 @@ and the Python API. It refuses to mix two runs in one directory, so nothing is l
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -22,6 +23,7 @@ from pointforge.config.validate import ConfigError, to_dict
 from pointforge.data.errors import apply_sharing_strategy
 from pointforge.data.loader import explain_data_error
 from pointforge.engine import comm
+from pointforge.engine.best import BestTracker, best_payload
 from pointforge.engine.checkpoint import Checkpointer, atomic_write_text
 from pointforge.engine.hooks import (
     AverageOverRanks,
@@ -127,17 +129,35 @@ def default_hooks(trainer: Trainer, task: Task, cfg: Config) -> list[Any]:
         IterationTimer(),
         LRScheduler(),
         *([PreciseBN(cfg.train.eval_period, precise_bn.num_iter)] if precise_bn.enabled else []),
+        # Evaluation (and the best checkpoint / early stop it drives) before the checkpointer:
+        # a checkpoint at N must hold the outcome of N's evaluation, which a resume never redoes.
+        eval_hook(trainer, task, cfg, artefacts),
         PeriodicCheckpointer(cfg.train.checkpoint_period),
-        # trainer.eval_model is the EMA of the weights when train.ema.enabled.
-        # Under DDP all ranks evaluate (each its shard, gathered by the task's evaluator); only
-        # rank 0 gets the output dir for artefacts and has the writers and the progress bar.
-        EvalHook(cfg.train.eval_period, lambda: task.evaluate(trainer.eval_model, artefacts)),
         # The task's own hooks, then those the config names (plugins register them in HOOKS).
         *task.extra_hooks(trainer),
         *(HOOKS.build(name, trainer) for name in cfg.train.hooks),
         AverageOverRanks(period),  # under DDP: logged losses are global-batch means
         *(writers if comm.is_main_process() else []),
     ]
+
+
+def eval_hook(trainer: Trainer, task: Task, cfg: Config, artefacts: Path | None) -> EvalHook:
+    """The run's evaluation hook, with the best-checkpoint tracker when ``train.best_metric``.
+
+    ``trainer.eval_model`` is the EMA of the weights when ``train.ema.enabled``. Under DDP all
+    ranks evaluate (each its shard, gathered by the task's evaluator); only rank 0 gets the
+    output dir for artefacts (and writes ``best.pth``).
+    """
+    t = cfg.train
+    best = None
+    if t.best_metric is not None:
+        best = BestTracker(t.best_metric, t.best_mode, t.patience, trainer.checkpointer.directory)
+    return EvalHook(
+        t.eval_period,
+        lambda: task.evaluate(trainer.eval_model, artefacts),
+        best,
+        lambda: best_payload(trainer.eval_model, to_dict(cfg)),
+    )
 
 
 def train(cfg: Config, resume: bool = False, overwrite: bool = False) -> dict[str, float]:
@@ -185,11 +205,17 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
     resume = resume and checkpointer.resume_path() is not None  # None: restarted from 0
     if resume:
         ckpt = checkpointer.load_last()
-        if int(ckpt.get("iteration", -1)) >= cfg.solver.max_iter:
+        stopped = ckpt.get("stopped")
+        if int(ckpt.get("iteration", -1)) >= cfg.solver.max_iter or stopped:
+            why = stopped or f"solver.max_iter={cfg.solver.max_iter}"
+            more = (
+                "Raise train.patience (or set it to 0) and solver.max_iter to train further."
+                if stopped
+                else "Raise solver.max_iter to train further."
+            )
             msg = (
                 f"run in {out} already finished at iteration {ckpt['iteration']} "
-                f"(solver.max_iter={cfg.solver.max_iter}); nothing to do. Raise "
-                "solver.max_iter to train further."
+                f"({why}); nothing to do. {more}"
             )
             if comm.is_main_process():
                 print(msg)
@@ -222,6 +248,10 @@ def _train(cfg: Config, resume: bool, overwrite: bool) -> dict[str, float]:
     return eval_hook.last_results
 
 
+def _no_periodic(cfg: Config) -> Any:
+    return dataclasses.replace(cfg.train, eval_period=0)
+
+
 def read_final_metrics(out: Path) -> dict[str, float] | None:
     """``eval/metrics.json`` of a finished run; ``None`` if missing or torn by a kill."""
     try:
@@ -239,7 +269,7 @@ def evaluate_finished_run(cfg: Config, out: Path) -> dict[str, float]:
     trainer = Trainer(task, cfg, out)
     trainer.resume()
     artefacts = out if comm.is_main_process() else None
-    hook = EvalHook(0, lambda: task.evaluate(trainer.eval_model, artefacts))
+    hook = eval_hook(trainer, task, dataclasses.replace(cfg, train=_no_periodic(cfg)), artefacts)
     trainer.register_hooks([hook])
     hook.after_train()
     return hook.last_results

@@ -50,7 +50,9 @@ class Trainer:
         self.device = task.device
         self.model = task.build_model()
         self.frozen = freeze_by_patterns(self.model, cfg.model.freeze)
-        self.optimizer = build_optimizer(self.model, cfg.solver)
+        # The LR follows the batch when solver.reference_batch_size names another one; logged
+        # once, by rank 0.
+        self.optimizer = build_optimizer(self.model, cfg.solver, cfg.data.batch_size)
         # What training_step sees: DDP around self.model under torchrun, else self.model. It
         # shares self.model's parameters, so checkpoints, EMA and eval use the plain module.
         self.train_model = wrap_ddp(self.model, cfg.train.ddp.find_unused_parameters)
@@ -60,6 +62,11 @@ class Trainer:
         self.iter = 0
         self.max_iter = cfg.solver.max_iter
         self.hooks: list[HookBase] = []
+        # Set by request_stop (early stopping): the loop ends after the current iteration and
+        # the run finishes as a completed one (final checkpoint, final evaluation).
+        self.stop_reason: str | None = None
+        # Hook states of the checkpoint resumed from, handed to the hooks as they register.
+        self._hook_states: dict[str, Any] = {}
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
         if self.amp_dtype == torch.float16 and self.device.type != "cuda":
             raise ValueError("train.amp=fp16 needs CUDA; use train.amp=bf16 on CPU")
@@ -80,7 +87,14 @@ class Trainer:
     def register_hooks(self, hooks: list[HookBase]) -> None:
         for h in hooks:
             h.trainer = self
+            state = self._hook_states.get(type(h).__name__)
+            if state is not None:
+                h.load_state_dict(state)
             self.hooks.append(h)
+
+    def request_stop(self, reason: str) -> None:
+        """End training after the current iteration, as if ``max_iter`` were reached."""
+        self.stop_reason = reason
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -101,6 +115,10 @@ class Trainer:
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
+        hooks = {type(h).__name__: h.state_dict() for h in self.hooks}
+        state["hooks"] = {k: v for k, v in hooks.items() if v is not None}
+        if self.stop_reason is not None:
+            state["stopped"] = self.stop_reason
         return state
 
     def save_checkpoint(self, final: bool = False) -> Path:
@@ -140,6 +158,8 @@ class Trainer:
             else:
                 log.warning("train.ema enabled on resume: EMA starts from the resumed weights")
                 self.ema = ModelEMA(self.model, self.cfg.train.ema.decay, self.cfg.train.ema.tau)
+        self._hook_states = dict(ckpt.get("hooks", {}))
+        self.stop_reason = ckpt.get("stopped")
         self.storage.iteration = self.iter
 
     # -- the loop ------------------------------------------------------------------------------
@@ -150,7 +170,7 @@ class Trainer:
         try:
             for h in self.hooks:
                 h.before_train()
-            while self.iter < self.max_iter:
+            while self.iter < self.max_iter and self.stop_reason is None:
                 # Scalars of this step are recorded under the iteration count it completes.
                 self.storage.iteration = self.iter + 1
                 for h in self.hooks:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from pointforge.config.yaml_io import parse_yaml
 from pointforge.engine.checkpoint import atomic_write_text
 from pointforge.tune.hook import HOOK_NAME
 
@@ -121,7 +122,7 @@ def write_best_config(row: TrialRow, path: str | Path) -> dict[str, Any]:
     """The resolved config of ``row``'s run (its ``config.yaml``) without ``output_dir`` and
     the sweep's hook, written to ``path``; ``pointforge train`` runs it as is."""
     source = Path(row.run_dir) / "config.yaml"
-    data = yaml.safe_load(source.read_text())
+    data = parse_yaml(source.read_text())
     data.pop("output_dir", None)
     train = data.get("train") or {}
     if HOOK_NAME in (train.get("hooks") or []):

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from pointforge.config.yaml_io import parse_yaml
+
 KINDS = ("loguniform", "uniform", "choice", "randint")
 
 
@@ -81,7 +83,7 @@ def load_space(path: str | Path) -> list[Param]:
     if not path.is_file():
         raise FileNotFoundError(f"search space file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise SpaceError(f"{path}: not valid YAML: {exc}") from None
     return parse_space(data, str(path))

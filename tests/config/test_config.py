@@ -54,7 +54,7 @@ def test_type_mismatch_names_key_and_type() -> None:
 
 
 def test_string_is_never_taken_for_a_list() -> None:
-    with pytest.raises(ConfigError, match=r"'solver.steps' expects list of int, got str"):
+    with pytest.raises(ConfigError, match=r"'solver.steps' expects list of int or float, got str"):
         load_config(None, [*MP, "solver.steps=abc"])
     with pytest.raises(ConfigError, match=r"'eval.baselines' expects list of str, got str"):
         load_config(None, [*MP, "eval.baselines=harris"])

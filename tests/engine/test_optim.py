@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 
 import pytest
@@ -117,3 +118,29 @@ def test_cosine_lr_curve_with_warmup() -> None:
     assert lr_factor(150, cfg) == pytest.approx(0.0)  # clamped past max_iter
     values = [lr_factor(i, cfg) for i in range(4, 101)]
     assert all(a >= b for a, b in itertools.pairwise(values))  # monotone decay
+
+
+def test_lr_follows_the_batch_sqrt_for_adam_linear_for_sgd() -> None:
+    model = nn.Linear(3, 1)
+    adam = SolverConfig(optimizer="adam", lr=1e-3, reference_batch_size=8)
+    assert build_optimizer(model, adam, 32).param_groups[0]["lr"] == pytest.approx(2e-3)
+    assert build_optimizer(model, adam, 2).param_groups[0]["lr"] == pytest.approx(5e-4)
+    sgd = SolverConfig(optimizer="sgd", lr=0.1, reference_batch_size=256)
+    assert build_optimizer(model, sgd, 64).param_groups[0]["lr"] == pytest.approx(0.025)
+    # Accumulation counts: 16 x 2 micro-batches is an effective batch of 32.
+    acc = SolverConfig(optimizer="sgd", lr=0.1, reference_batch_size=8, accumulate_steps=2)
+    assert build_optimizer(model, acc, 16).param_groups[0]["lr"] == pytest.approx(0.4)
+    off = SolverConfig(optimizer="adam", lr=1e-3, reference_batch_size=8, scale_lr=False)
+    assert build_optimizer(model, off, 32).param_groups[0]["lr"] == 1e-3
+    unset = SolverConfig(optimizer="adam", lr=1e-3)
+    assert build_optimizer(model, unset, 32).param_groups[0]["lr"] == 1e-3
+
+
+def test_lr_scaling_is_logged_once_naming_the_rule(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = SolverConfig(optimizer="adam", lr=1e-3, reference_batch_size=8)
+    with caplog.at_level(logging.INFO, logger="pointforge"):
+        build_optimizer(nn.Linear(3, 1), cfg, 32)
+    lines = [r.getMessage() for r in caplog.records if "reference_batch_size" in r.getMessage()]
+    assert len(lines) == 1
+    assert "effective batch is 32" in lines[0] and "square-root rule for adam" in lines[0]
+    assert "to 0.002" in lines[0] and "solver.scale_lr=false" in lines[0]
