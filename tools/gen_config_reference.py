@@ -28,7 +28,17 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "config_reference.md"
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """The ``#`` comment lines directly above each field in the class source."""
+    """The ``#`` comment lines directly above each field in the class source; a field declared
+    by a base dataclass (the ``data.*`` keys every detection dataset shares) has its base's."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(klass):
+            out.update(own_field_comments(klass))
+    return {**out, **own_field_comments(cls)}
+
+
+def own_field_comments(cls: type) -> dict[str, str]:
+    """The ``#`` comment lines directly above each field in ``cls``'s own source."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):

@@ -8,6 +8,7 @@ stream makes "resume at iteration N" a matter of starting the stream at position
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 from torch.utils.data import Sampler
@@ -72,6 +73,14 @@ class InfiniteSampler(Sampler[int]):
                 pos += self.world_size
 
 
+class PositionStream(Protocol):
+    """What :class:`PositionedBatchSampler` chunks: a sampler that can yield
+    ``(global position, dataset index)`` pairs (:class:`InfiniteSampler`, or
+    :class:`pointforge.data.repeat_factor.RepeatFactorSampler`)."""
+
+    def with_positions(self) -> Iterator[tuple[int, int]]: ...
+
+
 class PositionedSampler(Sampler[tuple[int, int]]):
     """Adapter that yields ``(position, index)`` pairs of an :class:`InfiniteSampler`."""
 
@@ -84,14 +93,15 @@ class PositionedSampler(Sampler[tuple[int, int]]):
 
 class PositionedBatchSampler:
     """Chunks of ``batch_size`` consecutive ``(position, index)`` pairs of an
-    :class:`InfiniteSampler`: one rank's part of each global batch, forever.
+    :class:`InfiniteSampler` (or any :class:`PositionStream`): one rank's part of each global
+    batch, forever.
 
     Equivalent to ``DataLoader(sampler=..., batch_size=..., drop_last=True)`` over
     :class:`PositionedSampler`, as a batch sampler so that a task can swap in another one
     (identity-balanced batches) through the same loader.
     """
 
-    def __init__(self, sampler: InfiniteSampler, batch_size: int) -> None:
+    def __init__(self, sampler: PositionStream, batch_size: int) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch size must be > 0, got {batch_size}")
         self.sampler = sampler

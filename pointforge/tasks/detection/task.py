@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pointforge.tasks.detection.data  # noqa: F401  (registers the detection d
 from pointforge.config.compose import own_keys
 from pointforge.config.schema import Config
 from pointforge.data.loader import collate
+from pointforge.data.repeat_factor import repeat_factor_batch_sampler
 from pointforge.engine.evaluator import Evaluator
 from pointforge.export.request import OnnxExportRequest
 from pointforge.models.build import build_model
@@ -47,6 +48,12 @@ from pointforge.tasks.detection.options import (
     target_params,
 )
 from pointforge.tasks.detection.predictor import DetectionPredictor
+from pointforge.tasks.detection.repeat_factors import (
+    check_repeat_threshold,
+    dataset_repeat_factors,
+    summary,
+    threshold_of,
+)
 from pointforge.tasks.detection.targets import build_targets
 from pointforge.tasks.detection.visualize import draw_detections
 
@@ -80,6 +87,7 @@ class CenterNetTask(Task):
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         check_centernet(cfg)
+        check_repeat_threshold(cfg)
 
     # -- data ----------------------------------------------------------------------------------
     def make_dataset(self, split: str) -> Dataset:
@@ -121,6 +129,23 @@ class CenterNetTask(Task):
 
     def collate(self, samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return collate(samples, as_list=("boxes", "labels"))
+
+    def batch_sampler(
+        self, dataset: Dataset, start_iter: int, rank: int, world_size: int
+    ) -> Iterable[list[tuple[int, int]]]:
+        """The default seeded shuffle, or with ``data.repeat_threshold`` set, repeat-factor
+        sampling of rare classes (:mod:`.repeat_factors`; ``docs/detection.md``): still a pure
+        function of ``(seed, batch number)``, so resume and DDP sharding stay exact."""
+        t = threshold_of(self.cfg)
+        if t is None:
+            return super().batch_sampler(dataset, start_iter, rank, world_size)
+        if not isinstance(dataset, DetectionDataset):
+            raise ValueError("config key 'data.repeat_threshold' needs a detection dataset")
+        factors = dataset_repeat_factors(dataset, t)
+        log.info(summary(factors, dataset.class_names, self.cfg.data.batch_size))
+        return repeat_factor_batch_sampler(
+            factors.image, self.cfg.data.batch_size, self.cfg.seed, start_iter, rank, world_size
+        )
 
     # -- model ---------------------------------------------------------------------------------
     def model_kwargs(self) -> dict[str, Any]:

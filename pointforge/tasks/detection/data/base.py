@@ -57,6 +57,18 @@ class ImageRecord:
     ignore_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DetectionParams:
+    """The ``data.*`` keys every detection dataset has: each reader's params dataclass extends
+    this one, so a key shared by coco, voc, yolo, chess and the shapes set is declared once."""
+
+    # Repeat-factor sampling for rare classes (LVIS): with threshold t, each training image is
+    # drawn about max(1, sqrt(t / f_c)) times an epoch for its rarest class c, f_c being the
+    # fraction of training images that hold c. In (0, 1]; null: off, every image once an epoch.
+    # See docs/detection.md.
+    repeat_threshold: float | None = None
+
+
 def empty_boxes() -> np.ndarray:
     return np.zeros((0, 4), dtype=np.float32)
 

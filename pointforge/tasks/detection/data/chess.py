@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pointforge.registry import DATASETS
+from pointforge.tasks.detection.data.base import DetectionParams
 from pointforge.tasks.detection.data.coco import POLICY, CocoDetection
 from pointforge.tasks.detection.data.transforms import AugmentParams, build_transform
 
@@ -27,7 +28,7 @@ def default_chess_root() -> Path:
 
 
 @dataclass(frozen=True)
-class ChessParams:
+class ChessParams(DetectionParams):
     root: str | None = None  # None: data/chess of this checkout
     # Photos are 384x257 after prepare_chess.py; 384 keeps them at full resolution
     # (CenterNet's Pascal VOC input size too).

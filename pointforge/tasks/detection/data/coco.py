@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from pointforge.registry import DATASETS
-from pointforge.tasks.detection.data.base import BoxTransform, FileDetectionDataset, ImageRecord
+from pointforge.tasks.detection.data.base import (
+    BoxTransform,
+    DetectionParams,
+    FileDetectionDataset,
+    ImageRecord,
+)
 from pointforge.tasks.detection.data.transforms import AugmentParams, build_transform
 from pointforge.tasks.detection.data.validation import AnnotationError, IssueLog, check_box
 
@@ -39,7 +44,7 @@ class SplitPaths:
 
 
 @dataclass(frozen=True)
-class CocoParams:
+class CocoParams(DetectionParams):
     """Config keys ``data.train.json``, ``data.train.images``, ``data.val.*``, ..."""
 
     train: SplitPaths = field(default_factory=SplitPaths)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from pointforge.registry import DATASETS
-from pointforge.tasks.detection.data.base import DetectionDataset, ImageRecord
+from pointforge.tasks.detection.data.base import DetectionDataset, DetectionParams, ImageRecord
 from pointforge.tasks.detection.data.coco import SplitPaths
 from pointforge.tasks.detection.data.transforms import AugmentParams, build_transform
 
@@ -38,7 +38,7 @@ MIN_HUE_GAP = 18.0  # OpenCV hue units (0..180): objects of one image differ in 
 
 
 @dataclass(frozen=True)
-class ShapesParams:
+class ShapesParams(DetectionParams):
     """Config keys ``data.*`` of the built-in shapes set."""
 
     num_train: int = 4000  # enough for a small CenterNet to reach high mAP on 128x128

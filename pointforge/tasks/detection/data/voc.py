@@ -22,7 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from pointforge.registry import DATASETS
-from pointforge.tasks.detection.data.base import BoxTransform, FileDetectionDataset, ImageRecord
+from pointforge.tasks.detection.data.base import (
+    BoxTransform,
+    DetectionParams,
+    FileDetectionDataset,
+    ImageRecord,
+)
 from pointforge.tasks.detection.data.transforms import AugmentParams, build_transform
 from pointforge.tasks.detection.data.validation import AnnotationError, IssueLog, check_box
 
@@ -38,7 +43,7 @@ class VocSplit:
 
 
 @dataclass(frozen=True)
-class VocParams:
+class VocParams(DetectionParams):
     train: VocSplit = field(default_factory=VocSplit)
     val: VocSplit = field(default_factory=VocSplit)
     class_names: tuple[str, ...] = ()  # empty: every class name found in the split, sorted

@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from pointforge.registry import DATASETS
-from pointforge.tasks.detection.data.base import BoxTransform, FileDetectionDataset, ImageRecord
+from pointforge.tasks.detection.data.base import (
+    BoxTransform,
+    DetectionParams,
+    FileDetectionDataset,
+    ImageRecord,
+)
 from pointforge.tasks.detection.data.transforms import AugmentParams, build_transform
 from pointforge.tasks.detection.data.validation import AnnotationError, IssueLog, check_box
 
@@ -35,7 +40,7 @@ class YoloSplit:
 
 
 @dataclass(frozen=True)
-class YoloParams:
+class YoloParams(DetectionParams):
     train: YoloSplit = field(default_factory=YoloSplit)
     val: YoloSplit = field(default_factory=YoloSplit)
     class_names: tuple[str, ...] = ()  # empty: read classes_file / a classes.txt
