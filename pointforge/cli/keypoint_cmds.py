@@ -93,6 +93,21 @@ def add_parsers(sub: Any) -> None:
         metavar="DIR",
         help="also write <DIR>/<stem>.png with the keypoints drawn",
     )
+    p.add_argument(
+        "--intrinsics",
+        default=None,
+        metavar="K",
+        help="3D detectors (centerfusion): the 3x3 camera matrix of the IMAGEs (.npy or text, "
+        "3 rows); <stem>/center, size, rot_y, velocity are then camera-frame 3D boxes",
+    )
+    p.add_argument(
+        "--radar",
+        nargs="+",
+        default=None,
+        metavar="R.npy",
+        help="radar-camera fusion weights: one (N, 9) camera-frame radar array per IMAGE, in "
+        "the same order (docs/fusion.md)",
+    )
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("convert", help="import third-party weights")
@@ -171,9 +186,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     }
     weights = args.weights or DEFAULT_WEIGHTS
     pred, task = open_predictor(weights, args.device, options, only_accepted=True)
+    scene = _scene_inputs(args, pred)
     arrays: dict[str, np.ndarray] = {}
     failed: list[UnreadableImageError] = []
-    for path in args.images:
+    for index, path in enumerate(args.images):
         try:
             image = read_image(path)  # BGR; the predictor makes it grey, as in ``match``
         except UnreadableImageError as exc:
@@ -182,7 +198,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 break
             print(f"{path}: skipped: {exc.reason}")
             continue
-        out = pred(image)
+        out = pred(image, **scene(index))
         stem = Path(path).stem
         if stem in {k.split("/")[0] for k in arrays}:
             stem = str(Path(path)).replace("/", "_")
@@ -214,6 +230,53 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if not done:
         raise ValueError(f"none of the {len(args.images)} images could be read; nothing written")
     return 0
+
+
+def _scene_inputs(args: argparse.Namespace, pred: Any) -> Any:
+    """``index -> keyword inputs`` of the predictor besides the image: the camera matrix and
+    the image's radar array for a radar-camera (3D) predictor, nothing for the others. Refuses
+    ``--intrinsics``/``--radar`` where the predictor takes no such input, and a radar list
+    whose length is not the number of images."""
+    import inspect
+
+    takes = set(inspect.signature(pred.__call__).parameters)
+    given = {"--intrinsics": args.intrinsics is not None, "--radar": args.radar is not None}
+    for flag, name in (("--intrinsics", "intrinsics"), ("--radar", "radar")):
+        if given[flag] and name not in takes:
+            raise ValueError(f"{flag} applies to 3D (radar-camera) weights; these take no {name}")
+    if "intrinsics" in takes and not given["--intrinsics"]:
+        raise ValueError("these are 3D detection weights: pass --intrinsics K (3x3 camera matrix)")
+    if args.radar is not None and len(args.radar) != len(args.images):
+        raise ValueError(
+            f"--radar needs one array per IMAGE: got {len(args.radar)} for "
+            f"{len(args.images)} images"
+        )
+    k = _read_homography(args.intrinsics, "camera matrix") if args.intrinsics else None
+    radar = [_read_radar(r) for r in args.radar] if args.radar is not None else None
+
+    def inputs(index: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if k is not None:
+            out["intrinsics"] = k
+        if radar is not None:
+            out["radar"] = radar[index]
+        return out
+
+    return inputs
+
+
+def _read_radar(path: str) -> np.ndarray:
+    """An (N, C >= 6) float32 radar array from ``.npy`` (docs/fusion.md's camera-frame rows);
+    errors name the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"radar file not found: {path}")
+    try:
+        r = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"cannot read a radar array from {path}: {exc}") from None
+    if r.ndim != 2 or r.shape[1] < 6 or not np.isfinite(r).all():
+        raise ValueError(f"{path} must hold a finite (N, 9) radar array, got shape {r.shape}")
+    return np.asarray(r, np.float32)
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -288,14 +351,15 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_homography(path: str) -> np.ndarray:
-    """A 3x3 float64 matrix from ``.npy`` or whitespace-separated text; errors name the file."""
+def _read_homography(path: str, what: str = "homography") -> np.ndarray:
+    """A 3x3 float64 matrix (a homography, or the camera matrix of ``detect --intrinsics``)
+    from ``.npy`` or whitespace-separated text; errors name the file."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"homography file not found: {path}")
+        raise FileNotFoundError(f"{what} file not found: {path}")
     try:
         H = np.load(path) if path.endswith(".npy") else np.loadtxt(path, ndmin=2)
     except ValueError as exc:
-        raise ValueError(f"cannot read a homography from {path}: {exc}") from None
+        raise ValueError(f"cannot read a {what} from {path}: {exc}") from None
     H = np.asarray(H, np.float64)
     if H.shape != (3, 3) or not np.isfinite(H).all():
         raise ValueError(f"{path} must hold a finite 3x3 matrix, got shape {H.shape}")
