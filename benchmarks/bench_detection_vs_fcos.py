@@ -6,7 +6,9 @@ of model as CenterNet-R18 trained from scratch. Both get the same budget on CPU:
 training images in the same order with the same augmentation (the engine's loader over the
 ``chess`` dataset of configs/centernet_chess.yaml), the same iterations, batch, input size,
 optimiser (Adam, warmup + cosine, clip 35) and bf16 autocast; both are scored by the same
-COCO evaluator (faster-coco-eval) on the ``valid`` split, in original photo pixels.
+COCO evaluator (faster-coco-eval) on the ``valid`` split, in original photo pixels. The photos
+are read from ``../shared/data/chess`` beside the repository (``--data`` for another folder made
+by ``pointforge data chess``; docs/detection.md).
 
     python benchmarks/bench_detection_vs_fcos.py                          # the issue's reference
     python benchmarks/bench_detection_vs_fcos.py --iters 300 --size 192 256   # a smaller budget
@@ -14,14 +16,14 @@ COCO evaluator (faster-coco-eval) on the ``valid`` split, in original photo pixe
                                                                     # kept in --out and joined)
 
 CenterNet trains through ``pointforge.engine.run.train`` (the pipeline users run); FCOS through
-a plain loop over the same loader. Prints AP and AP50 side by side, with wall times.
+the plain loop of benchmarks/fcos_peer.py over the same loader. Prints AP and AP50 side by
+side, with wall times.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import time
@@ -29,20 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.models import resnet18
-from torchvision.models.detection import FCOS
-from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from fcos_peer import evaluate_fcos, fcos_r18, train_fcos
 
 from pointforge.config.loader import load_config
 from pointforge.engine.checkpoint import atomic_save
-from pointforge.engine.evaluator import inference_on_dataset
 from pointforge.engine.launch import seed_everything
 from pointforge.engine.optim import build_lr_scheduler, build_optimizer
 from pointforge.engine.run import build_task, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "centernet_chess.yaml"
+CHESS = ROOT.parent / "shared" / "data" / "chess"
 KEYS = ("bbox/AP", "bbox/AP50")
 
 
@@ -62,30 +61,9 @@ def chess_config(args: argparse.Namespace, out: Path) -> Any:
             "train.eval_period=0",
             f"train.checkpoint_period={max(1, args.iters // 10)}",
             f"output_dir={out}",
+            f"data.root={args.data}",
             *args.set,
         ],
-    )
-
-
-def fcos_r18(num_classes: int, size: tuple[int, int]) -> FCOS:
-    """torchvision's ``fcos_resnet50_fpn`` recipe with a ResNet-18: trainable BatchNorm (no
-    pretrained weights, so not frozen), all 5 stages trained, P3-P5 + P6/P7 from P5 (FCOS
-    paper §3.2), and the transform fixed to the benchmark's input size (no resize: the loader
-    already letterboxes to it). Detections scoring below 0.05 are dropped (the usual COCO
-    evaluation threshold, e.g. detectron2's FCOS), at most 100 per image."""
-    backbone = _resnet_fpn_extractor(
-        resnet18(weights=None, norm_layer=torch.nn.BatchNorm2d),
-        trainable_layers=5,
-        returned_layers=[2, 3, 4],
-        extra_blocks=LastLevelP6P7(256, 256),
-    )
-    return FCOS(
-        backbone,
-        num_classes,
-        min_size=min(size),
-        max_size=max(size),
-        score_thresh=0.05,
-        detections_per_img=100,
     )
 
 
@@ -108,27 +86,16 @@ def run_fcos(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     loader = task.build_train_loader(0)
     amp = cfg.train.amp == "bf16"
     start = time.perf_counter()
-    model.train()
-    for it in range(cfg.solver.max_iter):
-        batch = next(loader)
-        images = list(batch["image"])
-        targets = [
-            {"boxes": b.float(), "labels": lab} for b, lab in zip(batch["boxes"], batch["labels"])
-        ]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            losses = model(images, targets)
-        total = sum(v.float() for v in losses.values())
-        if not math.isfinite(float(total.detach())):
-            raise FloatingPointError(f"FCOS loss is {float(total.detach())} at iteration {it + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.solver.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.solver.clip_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        if (it + 1) % 10 == 0:
-            parts = " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
-            print(f"fcos it {it + 1}/{cfg.solver.max_iter}: {parts}", flush=True)
+    train_fcos(
+        model,
+        loader,
+        optimizer,
+        scheduler,
+        cfg.solver.max_iter,
+        amp,
+        cfg.solver.clip_grad_norm,
+        log=lambda line: print(line, flush=True),
+    )
     train_s = time.perf_counter() - start
     # Kept so that the FCOS side can be re-scored without retraining (e.g. after an
     # evaluator fix): torch.load(..., weights_only=True) + fcos_r18(...).load_state_dict.
@@ -136,21 +103,6 @@ def run_fcos(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     atomic_save(model.state_dict(), out / "fcos" / "model.pth")
     metrics = evaluate_fcos(task, model)
     return {"metrics": metrics, "wall_s": time.perf_counter() - start, "train_s": train_s}
-
-
-def fcos_predict(model: FCOS, sample: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """One image's FCOS detections as the COCO evaluator takes them: ``(1, N, ·)`` tensors,
-    boxes in the letterboxed input's pixels (the evaluator maps them back)."""
-    det = model(list(sample["image"]))[0]
-    return {k: det[k][None] for k in ("boxes", "scores", "labels")}
-
-
-def evaluate_fcos(task: Any, model: FCOS) -> dict[str, float]:
-    """FCOS detections on ``valid`` → the CenterNet task's own COCO evaluator, through the
-    engine's evaluation loop."""
-    val = task.build_dataset("val")
-    samples = (task.collate([val[i]]) for i in range(len(val)))
-    return inference_on_dataset(model, samples, fcos_predict, task.build_evaluator(None))
 
 
 def main() -> None:
@@ -163,6 +115,7 @@ def main() -> None:
     p.add_argument("--model", choices=("both", "centernet", "fcos"), default="both")
     p.add_argument("--workers", type=int, default=1, help="loader workers")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, default=CHESS, help="the chess folder (data.root)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detection_vs_fcos")
     p.add_argument(
         "--set",

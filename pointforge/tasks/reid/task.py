@@ -35,7 +35,12 @@ from pointforge.tasks.reid.data.transforms import build_reid_transform
 from pointforge.tasks.reid.datasets import REID_DATASETS
 from pointforge.tasks.reid.evaluator import ReIDEvaluator
 from pointforge.tasks.reid.losses import batch_hard_triplet, cross_entropy_label_smooth
-from pointforge.tasks.reid.options import ReIDOptions, check_reid
+from pointforge.tasks.reid.options import (
+    ReIDOptions,
+    check_reid,
+    resolve_reid,
+    transform_params,
+)
 from pointforge.tasks.reid.predictor import ReIDPredictor, crop_to_input
 from pointforge.tasks.reid.retrieval import draw_strip
 
@@ -47,6 +52,10 @@ class ReIDTask(Task):
     options = ReIDOptions
     default_dataset = "synthetic_reid"
     default_model = "reid_resnet18"
+
+    @classmethod
+    def resolve_config(cls, cfg: Config) -> Config:
+        return resolve_reid(cfg)
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
@@ -62,7 +71,7 @@ class ReIDTask(Task):
     def _read_split(self, name: str) -> Dataset:
         """Read split ``name`` afresh (see :meth:`split`)."""
         d = self.cfg.data
-        transform = build_reid_transform(self.cfg.reid.input, train=name == "train")
+        transform = build_reid_transform(transform_params(self.cfg), train=name == "train")
         try:
             ds = DATASETS.build(str(d.name), split=name, transform=transform, **own_keys(d))
         except TypeError as exc:
@@ -143,7 +152,7 @@ class ReIDTask(Task):
     # -- deployment ----------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """A BGR (or grey) ``uint8`` crop → ``(1, 3, H, W)``, as evaluation feeds it."""
-        return crop_to_input(image, self.cfg.reid.input)[None]
+        return crop_to_input(image, transform_params(self.cfg))[None]
 
     @classmethod
     def build_predictor(
@@ -161,7 +170,7 @@ class ReIDTask(Task):
         if cfg is None:
             raise ValueError("a re-ID predictor needs a pointforge checkpoint with its config")
         batch_size = int(options.get("batch_size", 64))
-        return ReIDPredictor(model, cfg.reid.input, resolve_device(str(device)), batch_size)
+        return ReIDPredictor(model, transform_params(cfg), resolve_device(str(device)), batch_size)
 
     @classmethod
     def export_onnx(cls, request: OnnxExportRequest) -> list[str]:
@@ -169,7 +178,7 @@ class ReIDTask(Task):
         unless given; always verified with onnxruntime (it is part of the export)."""
         from pointforge.tasks.reid.onnx_export import OPSET, export_reid_onnx
 
-        size = request.cfg.reid.input if request.cfg is not None else None
+        size = transform_params(request.cfg) if request.cfg is not None else None
         h = request.height or (size.height if size is not None else 256)
         w = request.width or (size.width if size is not None else 128)
         diff = export_reid_onnx(request.model, request.path, h, w, opset=request.opset or OPSET)

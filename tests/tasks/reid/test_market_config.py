@@ -47,8 +47,7 @@ def test_market_config_trains_on_a_folder(tmp_path: Path) -> None:
             "data.name=market1501",  # the contract: data.name + data.root
             f"data.root={root}",
             "model.name=reid_resnet18",  # ResNet-50 is the recipe; 18 keeps the test quick
-            "reid.input.height=32",
-            "reid.input.width=16",
+            "data.image_size=[32,16]",
             "reid.p=2",
             "reid.k=2",
             "data.batch_size=4",

@@ -44,8 +44,7 @@ def reid_cfg(out: Path, *extra: str) -> Config:
         [
             *SMALL,
             "device=cpu",
-            "reid.input.height=64",
-            "reid.input.width=32",
+            "data.image_size=[64,32]",
             "reid.p=2",
             "reid.k=2",
             "data.batch_size=4",

@@ -60,6 +60,9 @@ class ReIDFolderParams:
     # A missing, empty, truncated (JPEG/PNG end marker absent) or undecodable file, found at
     # construction: "error" stops naming it, "skip" drops it (logged and counted).
     on_bad_image: str = field(default="error", metadata={"choices": ON_BAD_IMAGE})
+    # The network input [H, W] every crop is resized to (read by the task's transform, not by
+    # the reader); null = BoT's 256×128 (pointforge/tasks/reid/options.py).
+    image_size: tuple[int, int] | None = None
 
 
 # The Market and Duke readers take the same parameters; separate names keep configs explicit.

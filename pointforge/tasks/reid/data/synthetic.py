@@ -54,6 +54,9 @@ class SyntheticReIDParams:
     width: int = 64
     occlusion_prob: float = 0.3  # share of images with a partial occluder
     seed: int = 0
+    # The network input [H, W] the rendered crops are resized to (read by the task's
+    # transform, not by the renderer); null = BoT's 256×128 (pointforge/tasks/reid/options.py).
+    image_size: tuple[int, int] | None = None
 
 
 def _colour(rng: np.random.Generator, sat: tuple[float, float] = (0.4, 1.0)) -> np.ndarray:

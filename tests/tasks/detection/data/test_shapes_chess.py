@@ -1,8 +1,9 @@
 """The procedural shapes set (deterministic, boxes bound the primitives' pixels, COCO dump
-round-trips) and the bundled chess photos (all images load, 12 classes)."""
+round-trips) and the real chess photos of ../shared/data/chess (all images load, 12 classes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ from pointforge.tasks.detection.data import (
     build_shapes,
     dump_shapes_coco,
 )
-from pointforge.tasks.detection.data.chess import default_chess_root
 
 
 def test_shapes_deterministic_and_splits_disjoint() -> None:
@@ -73,19 +73,16 @@ def test_shapes_train_build_augments() -> None:
         ShapesDetection("val", 0)
 
 
-CHESS = default_chess_root()
-
-
-@pytest.mark.skipif(not (CHESS / "train").is_dir(), reason="data/chess not in this checkout")
-def test_chess_set_loads() -> None:
+def test_chess_set_loads(shared_data: Callable[[str], Path]) -> None:
+    root = str(shared_data("chess"))
     sizes = {}
     for split in ("train", "val", "test"):
-        ds = build_chess(ChessParams(), split)
+        ds = build_chess(ChessParams(root=root), split)
         assert len(ds.categories) == 12 and ds.skipped["bad_annotation"] == 0
         for i in range(len(ds)):  # every image decodes, at its annotated size
             assert ds.load(i)[1] is ds.records[i]
         sizes[split] = (len(ds), sum(len(r.boxes) for r in ds.records))
     assert sizes == {"train": (202, 2107), "val": (58, 386), "test": (29, 376)}
     assert "white-king" in ds.class_names and "bishop" not in ds.class_names
-    s = build_chess(ChessParams(), "val")[0]
+    s = build_chess(ChessParams(root=root), "val")[0]
     assert s["image"].shape == (3, 384, 384) and len(s["boxes"]) > 0
