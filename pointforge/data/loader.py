@@ -39,7 +39,11 @@ from pointforge.data.errors import (
     worker_id_of,
     worker_sample_error,
 )
-from pointforge.data.samplers import InfiniteSampler, PositionedBatchSampler
+from pointforge.data.samplers import (
+    InfiniteSampler,
+    PositionedBatchSampler,
+    local_batch_size,
+)
 from pointforge.engine import comm
 
 
@@ -134,12 +138,7 @@ def default_batch_sampler(
 ) -> PositionedBatchSampler:
     """Rank ``rank``'s part of each global batch of ``batch_size``: per-epoch seeded
     permutations of ``size`` indices (see :class:`InfiniteSampler`), ranks interleaved."""
-    if batch_size % world_size:
-        raise ValueError(
-            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
-            f"{world_size} processes"
-        )
-    local_batch = batch_size // world_size
+    local_batch = local_batch_size(batch_size, world_size)
     sampler = InfiniteSampler(
         size,
         shuffle=True,

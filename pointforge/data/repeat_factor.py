@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from pointforge.data.samplers import PositionedBatchSampler
+from pointforge.data.samplers import PositionedBatchSampler, local_batch_size
 
 
 def _generator(seed: int, epoch: int) -> torch.Generator:
@@ -123,12 +123,7 @@ def repeat_factor_batch_sampler(
     """Rank ``rank``'s part of each global batch of ``batch_size`` drawn from a
     :class:`RepeatFactorSampler`, positioned at batch ``start_iter`` (the counterpart of
     :func:`pointforge.data.loader.default_batch_sampler`)."""
-    if batch_size % world_size:
-        raise ValueError(
-            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
-            f"{world_size} processes"
-        )
-    local_batch = batch_size // world_size
+    local_batch = local_batch_size(batch_size, world_size)
     sampler = RepeatFactorSampler(
         repeat_factors, seed=seed, start=start_iter * local_batch, rank=rank, world_size=world_size
     )

@@ -114,3 +114,13 @@ class PositionedBatchSampler:
             if len(batch) == self.batch_size:
                 yield batch
                 batch = []
+
+
+def local_batch_size(batch_size: int, world_size: int) -> int:
+    """Each rank's share of the global ``data.batch_size``; the batch must split evenly."""
+    if batch_size % world_size:
+        raise ValueError(
+            f"data.batch_size={batch_size} (the global batch) is not divisible by the "
+            f"{world_size} processes"
+        )
+    return batch_size // world_size

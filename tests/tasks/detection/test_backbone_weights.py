@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,28 +21,11 @@ from pointforge.models.loading import WeightsError
 from pointforge.predictor import load_model
 from pointforge.tasks.detection.model import CenterNet
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: shared helpers
+from resnet_files import backbone_key, perturbed_state
+
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "centernet_shapes.yaml"
 SMALL = ["device=cpu", "data.image_size=[64,64]", "data.num_train=2", "data.num_val=1"]
-# torchvision ResNet child → index in CenterNet.backbone (conv1, bn1, relu, maxpool, layer1-4).
-STAGE_INDEX = {"conv1": 0, "bn1": 1, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7}
-
-
-def perturbed_state(builder: object, seed: int) -> dict[str, torch.Tensor]:
-    """A torchvision ResNet's state dict with every tensor changed (random BN statistics and
-    affines too), so equality after loading cannot come from a fresh initialisation."""
-    torch.manual_seed(seed)
-    state = builder(weights=None).state_dict()  # type: ignore[operator]
-    out = {k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in state.items()}
-    for key in out:
-        if key.endswith("running_var"):  # a variance must stay positive
-            out[key] = torch.rand_like(out[key]) + 0.5
-    return out
-
-
-def backbone_key(torchvision_key: str) -> str:
-    """``layer2.0.conv1.weight`` → ``backbone.5.0.conv1.weight``."""
-    child, rest = torchvision_key.split(".", 1)
-    return f"backbone.{STAGE_INDEX[child]}.{rest}"
 
 
 def build(*overrides: str) -> CenterNet:

@@ -5,6 +5,7 @@ ResNet-34 file for model.depth 18 and a missing file are errors naming the file 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +17,11 @@ from pointforge.engine.run import build_task
 from pointforge.models.loading import WeightsError
 from pointforge.tasks.fusion.model import CenterFusion
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: shared helpers
+from resnet_files import backbone_key, perturbed_state
+
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "centerfusion_synthetic.yaml"
 SMALL = ["device=cpu", "model.neck_channels=[16,16,16]", "model.head_conv=8"]
-# torchvision ResNet child → index in CenterNet.backbone (conv1, bn1, relu, maxpool, layer1-4).
-STAGE_INDEX = {"conv1": 0, "bn1": 1, "layer1": 4, "layer2": 5, "layer3": 6, "layer4": 7}
-
-
-def perturbed_state(builder: object, seed: int) -> dict[str, torch.Tensor]:
-    """A torchvision ResNet's state dict with every tensor changed (BN statistics included)."""
-    torch.manual_seed(seed)
-    state = builder(weights=None).state_dict()  # type: ignore[operator]
-    out = {k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in state.items()}
-    for key in out:
-        if key.endswith("running_var"):  # a variance must stay positive
-            out[key] = torch.rand_like(out[key]) + 0.5
-    return out
 
 
 def build(*overrides: str) -> CenterFusion:
@@ -48,8 +39,7 @@ def test_torchvision_file_fills_the_backbone_and_the_model_runs(tmp_path: Path) 
     own = model.state_dict()
     trunk = [k for k in state if not k.startswith("fc.")]
     for key in trunk:
-        child, rest = key.split(".", 1)
-        assert torch.equal(own[f"backbone.{STAGE_INDEX[child]}.{rest}"], state[key]), key
+        assert torch.equal(own[backbone_key(key)], state[key]), key
     with torch.no_grad():
         out = model.eval()(torch.rand(1, 3, 64, 128))
     assert out["depth"].shape == (1, 1, 16, 32) and torch.isfinite(out["heatmap"]).all()
